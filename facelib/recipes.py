@@ -1,0 +1,518 @@
+"""Every hyperparameter of the paper, in one place.
+
+Each value is a field of a frozen dataclass whose metadata records where it comes from:
+
+* ``source="supplement"``: printed in the supplementary material (``section`` names where);
+* ``source="code"``: not in the paper, taken from the authors' released code or the SwAV code it
+  forks (see ``shared/paper/NOTES.md``);
+* ``source="convention"``: neither gives it; the common practice we chose, with a note saying so.
+
+``PAPER`` variants reproduce the supplement. ``DEMO`` variants are derived from them by
+:func:`override` and change sizes only (resolutions, epochs, batch, prototypes), never the
+algorithm. Notebooks, jobs, the book's tables and the tests all read values from here.
+
+Shown in ``notebooks/00_recipes.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Iterator, TypeVar
+
+import numpy as np
+
+__all__ = [
+    "Crop",
+    "Pretrain",
+    "Recognition",
+    "Landmarks",
+    "AUIntensity",
+    "Emotion",
+    "Recon3D",
+    "Sampling",
+    "Datasets",
+    "PROFILES",
+    "TASKS",
+    "RecipeError",
+    "crop",
+    "pretrain",
+    "task",
+    "sampling",
+    "datasets",
+    "override",
+    "describe",
+    "lr_schedule",
+]
+
+PROFILES = ("demo", "paper")
+
+R = TypeVar("R")
+
+
+class RecipeError(ValueError):
+    """An override names a field the recipe does not have, or gives it a value of the wrong type."""
+
+
+def _p(default: Any, section: str, source: str = "supplement", note: str = "") -> Any:
+    """A recipe field: its value plus where it comes from (``section``, ``source``, ``note``)."""
+    if source not in ("supplement", "code", "convention"):
+        raise ValueError(f"unknown source {source!r}")
+    meta = {"section": section, "source": source, "note": note}
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("recipe values must be immutable: use tuples")
+    return field(default=default, metadata=meta)
+
+
+# --------------------------------------------------------------------------------------------
+# Data preparation (supplement 1.1, "Datasets and data preparation")
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Crop:
+    """How every pretraining image is made from a detected face (supplement 1.1)."""
+
+    detector: str = _p("RetinaFace", "1.1", note="[6] Deng et al., RetinaFace")
+    detector_backbone: str = _p(
+        "mobilenet0.25", "1.1", "convention",
+        "the supplement does not say which RetinaFace; we run the MobileNet-0.25 model offline",
+    )
+    face_size: int = _p(190, "1.1", note="the face takes approx. 190 px ...")
+    output_size: int = _p(256, "1.1", note="... of a 256x256 px image")
+    box_size: str = _p(
+        "max", "1.1", "convention",
+        "box size = max(w, h) of the detector box; 'mean' and 'sqrt_area' are options",
+    )
+    detect_max_side: int = _p(
+        1024, "1.1", "convention",
+        "detect on a copy whose long side is at most this: avoids duplicate boxes on huge faces",
+    )
+    score_threshold: float = _p(0.5, "1.1", "convention", "RetinaFace confidence threshold")
+    nms_threshold: float = _p(0.4, "1.1", "convention", "RetinaFace's usual NMS IoU threshold")
+    aligned_size: tuple[int, int] = _p(
+        (112, 112), "1.2", "convention",
+        "face recognition: 5-point alignment to the ArcFace 112x112 template ([5], [16])",
+    )
+    jpeg_quality: int = _p(95, "1.1", "convention", "quality of the crops stored in HDF5 shards")
+
+    @property
+    def scale(self) -> float:
+        """Side of the square crop in units of the face box size (256 / 190)."""
+        return self.output_size / self.face_size
+
+
+# --------------------------------------------------------------------------------------------
+# Unsupervised pretraining (supplement 1.1)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Pretrain:
+    """SwAV pretraining as in supplement 1.1 (following [4], Caron et al.)."""
+
+    method: str = _p("SwAV", "1.1", note="'similarly with [4]'")
+    arch: str = _p("resnet50", "1.1", "code", "ResNet-50 trunk in torchvision layout")
+    num_gpus: int = _p(64, "1.1")
+    batch_size: int = _p(4096, "1.1", note="global batch over all GPUs")
+    sync_bn: bool = _p(True, "1.1", note="Synchronized Batch Normalization")
+    sync_bn_group_size: int = _p(
+        8, "1.1", "code", "BN statistics synchronised within groups of 8 GPUs (one node)"
+    )
+    epochs: int = _p(200, "1.1")
+    weight_decay: float = _p(1e-6, "1.1")
+    base_lr: float = _p(4.8, "1.1", note="peak learning rate")
+    final_lr: float = _p(
+        0.045, "1.1",
+        note="printed 'decayed toward 0.045'; SwAV's own 200-epoch script uses 0.0048. Kept as printed",
+    )
+    warmup_epochs: int = _p(10, "1.1", note="linear warm-up over the first 10 epochs")
+    warmup_start_lr: float = _p(0.3, "1.1", "code", "start of the warm-up in the released script")
+    scheduler: str = _p("cosine", "1.1", note="Cosine scheduler [8] after the warm-up")
+    temperature: float = _p(0.1, "1.1")
+    sinkhorn_eps: float = _p(0.05, "1.1", note="Sinkhorn regularisation")
+    sinkhorn_iters: int = _p(3, "1.1", "code")
+    num_prototypes: int = _p(3000, "1.1", "code")
+    feat_dim: int = _p(128, "1.1", "code", "projection output, L2-normalised")
+    hidden_mlp: int = _p(2048, "1.1", "code", "projection head 2048 -> 2048 (BN, ReLU) -> 128")
+    freeze_prototypes_iters: int = _p(313, "1.1", "code", "prototypes get no gradient before this")
+    queue_length: int = _p(0, "1.1", "code", "no queue at batch 4096")
+    epoch_queue_starts: int = _p(15, "1.1", "code", "SwAV default; unused while queue_length is 0")
+    nmb_crops: tuple[int, ...] = _p((2, 6), "1.1", note="2 views at 224 px and 6 at 96 px")
+    size_crops: tuple[int, ...] = _p((224, 96), "1.1")
+    min_scale_crops: tuple[float, ...] = _p((0.14, 0.05), "1.1", "code", "RandomResizedCrop scale")
+    max_scale_crops: tuple[float, ...] = _p((1.0, 0.14), "1.1", "code", "RandomResizedCrop scale")
+    crops_for_assign: tuple[int, ...] = _p((0, 1), "1.1", "code", "codes from the two 224-px crops")
+    hflip_p: float = _p(0.5, "1.1", "code")
+    color_jitter: tuple[float, ...] = _p(
+        (0.8, 0.8, 0.8, 0.2), "1.1", "code", "brightness, contrast, saturation, hue"
+    )
+    color_jitter_p: float = _p(0.8, "1.1", "code")
+    grayscale_p: float = _p(0.2, "1.1", "code")
+    blur_p: float = _p(0.5, "1.1", "code")
+    blur_sigma: tuple[float, float] = _p((0.1, 2.0), "1.1", "code")
+    mean: tuple[float, float, float] = _p((0.485, 0.456, 0.406), "1.1", "code")
+    std: tuple[float, float, float] = _p(
+        (0.228, 0.224, 0.225), "1.1", "code", "0.228, not torchvision's 0.229, as the released models"
+    )
+    optimizer: str = _p("LARS", "1.1", note="LARS [18]")
+    momentum: float = _p(0.9, "1.1", "code", "SGD momentum inside LARS")
+    lars_trust_coefficient: float = _p(0.001, "1.1", "code", "eta; no clipping")
+    lars_exclude_bias_bn: bool = _p(
+        False, "1.1", "code", "the original adapts and decays biases and BN too"
+    )
+    input_size: int = _p(256, "1.1", note="crops are taken from the 256x256 face images")
+
+    @property
+    def images_per_gpu(self) -> int:
+        return self.batch_size // self.num_gpus
+
+
+# --------------------------------------------------------------------------------------------
+# Downstream tasks (supplement 1.2)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Recognition:
+    """Face recognition (supplement 1.2, 'Face recognition')."""
+
+    name: str = _p("recognition", "1.2", "convention")
+    alignment: str = _p("5 landmarks", "1.2", note="aligned using the provided 5 landmarks")
+    input_size: tuple[int, int] = _p((112, 112), "1.2", "convention", "ArcFace template size")
+    hflip_p: float = _p(0.5, "1.2", note="the only augmentation: random horizontal flip")
+    epochs_range: tuple[int, int] = _p((18, 54), "1.2", note="depending on the data regime")
+    batch_size: int = _p(512, "1.2")
+    lr: float = _p(0.1, "1.2")
+    weight_decay: float = _p(5e-4, "1.2")
+    optimizer: str = _p("SGD", "1.2")
+    momentum: float = _p(0.9, "1.2")
+    loss: str = _p("cosface", "1.2")
+    cosface_margin: float = _p(0.35, "1.2")
+    cosface_scale: float = _p(64.0, "1.2", "convention", "not in the supplement: CosFace's s = 64")
+    embedding_dim: int = _p(512, "1.2", "convention", "common face-recognition embedding size")
+    num_gpus: int = _p(8, "1.2")
+    epochs: int = _p(54, "1.2", note="upper end of the range; set per regime")
+
+
+@dataclass(frozen=True)
+class Landmarks:
+    """Facial landmark localisation (supplement 1.2, following FAN [2] and HRNet [14])."""
+
+    name: str = _p("landmarks", "1.2", "convention")
+    input_size: int = _p(256, "1.2", "convention", "FAN/HRNet input resolution")
+    heatmap_size: int = _p(64, "1.2", "convention", "FAN/HRNet heatmap resolution")
+    num_points: int = _p(68, "1.2", "convention", "300W layout; 98 for WFLW")
+    rotation_deg: float = _p(30.0, "1.2", note="rotation between +-30 deg")
+    hflip_p: float = _p(0.5, "1.2", "convention", "'horizontal flipping'; probability not given")
+    scale_range: tuple[float, float] = _p((0.85, 1.15), "1.2")
+    color_jitter: bool = _p(True, "1.2")
+    epochs_range: tuple[int, int] = _p((60, 480), "1.2")
+    lr: float = _p(1e-4, "1.2")
+    batch_size: int = _p(24, "1.2")
+    weight_decay: float = _p(1e-5, "1.2")
+    optimizer: str = _p("Adam", "1.2")
+    betas: tuple[float, float] = _p((0.5, 0.99), "1.2")
+    loss: str = _p("pixel-wise l2", "1.2")
+    num_gpus: int = _p(1, "1.2")
+    epochs: int = _p(480, "1.2", note="upper end of the range; set per regime")
+
+
+@dataclass(frozen=True)
+class AUIntensity:
+    """Action unit intensity estimation (supplement 1.2)."""
+
+    name: str = _p("au", "1.2", "convention")
+    input_size: int = _p(256, "1.2", "convention")
+    num_aus: int = _p(12, "1.2", note="DISFA's 12 AUs (Table 1); 5 for BP4D (Table 2)")
+    rotation_deg: float = _p(30.0, "1.2")
+    hflip_p: float = _p(0.5, "1.2", "convention", "probability not given")
+    scale_range: tuple[float, float] = _p((0.85, 1.15), "1.2")
+    blur_kernel_range: tuple[int, int] = _p((5, 10), "1.2", note="Gaussian blur kernel 5-10 px")
+    blur_p: float = _p(0.4, "1.2")
+    color_jitter: bool = _p(True, "1.2")
+    epochs_range: tuple[int, int] = _p((60, 320), "1.2")
+    lr: float = _p(1e-4, "1.2", note="'typically set to 0.0001'")
+    weight_decay: float = _p(5e-6, "1.2")
+    batch_size: int = _p(48, "1.2")
+    optimizer: str = _p("Adam", "1.2")
+    betas: tuple[float, float] = _p((0.5, 0.99), "1.2")
+    num_gpus: int = _p(2, "1.2")
+    epochs: int = _p(320, "1.2", note="upper end of the range; set per regime")
+
+
+@dataclass(frozen=True)
+class Emotion:
+    """Valence/arousal and expression on AffectNet (supplement 1.2 and 4.1)."""
+
+    name: str = _p("emotion", "1.2", "convention")
+    input_size: int = _p(256, "1.2", "convention")
+    num_classes: int = _p(8, "4.1", "convention", "AffectNet's 8 expressions (7 + contempt)")
+    rotation_deg: float = _p(30.0, "1.2", note="as AU intensity, without blur")
+    hflip_p: float = _p(0.5, "1.2", "convention", "probability not given")
+    scale_range: tuple[float, float] = _p((0.85, 1.15), "1.2")
+    color_jitter: bool = _p(True, "1.2")
+    epochs_range: tuple[int, int] = _p((60, 240), "1.2")
+    batch_size: int = _p(32, "1.2")
+    lr: float = _p(0.1, "1.2", note="printed 0.1, unusually high for Adam; kept as printed")
+    weight_decay: float = _p(1e-4, "1.2")
+    optimizer: str = _p("Adam", "1.2")
+    betas: tuple[float, float] = _p((0.5, 0.99), "1.2")
+    loss: str = _p("RMSE + CCC (valence, arousal) + cross-entropy (classes)", "4.1")
+    head: str = _p("linear", "4.1", note="a linear layer for valence, arousal and the classes")
+    num_gpus: int = _p(1, "1.2")
+    epochs: int = _p(240, "1.2", note="upper end of the range; set per regime")
+
+
+@dataclass(frozen=True)
+class Recon3D:
+    """3D face reconstruction trained on 300W-LP (supplement 1.2 and 4.2)."""
+
+    name: str = _p("recon3d", "1.2", "convention")
+    input_size: int = _p(256, "1.2", "convention")
+    target: str = _p(
+        "68 3D landmarks", "1.2", "convention",
+        "the supplement does not say what is regressed; we regress the AFLW2000-3D 68 points",
+    )
+    scale_range: tuple[float, float] = _p((0.85, 1.15), "1.2")
+    rotation_deg: float = _p(45.0, "1.2", note="in-plane rotation +-45 deg")
+    translation: float = _p(0.1, "1.2", note="random 10% translation w.r.t. width and height")
+    epochs_range: tuple[int, int] = _p((120, 360), "1.2")
+    lr: float = _p(0.05, "1.2")
+    weight_decay: float = _p(1e-4, "1.2")
+    optimizer: str = _p("SGD", "1.2")
+    momentum: float = _p(0.9, "1.2")
+    batch_size: int = _p(32, "1.2", "convention", "not given in the supplement")
+    num_gpus: int = _p(2, "1.2")
+    epochs: int = _p(360, "1.2", note="upper end of the range; set per regime")
+
+
+# --------------------------------------------------------------------------------------------
+# Data sampling (supplement 1.3) and dataset facts (supplement 2 and 3)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Sampling:
+    """Low-data subsets (supplement 1.3)."""
+
+    label_agnostic: bool = _p(True, "1.3", note="subsampled without accounting for the labels")
+    fixed_subsets: bool = _p(True, "1.3", note="the same subset is reused for all experiments")
+    regimes: tuple[float, ...] = _p(
+        (1.0, 0.1, 0.05, 0.02, 0.01), "1.3", "convention",
+        "fractions used across the paper's tables (100, 10, 2, 1 %) plus 5 %",
+    )
+    recognition_min_identity_fraction: float = _p(
+        0.25, "1.3", note="at least 1/4 of the identities preserved ..."
+    )
+    recognition_identity_rule_regime: float = _p(0.02, "1.3", note="... for the 2 % regime")
+    seed: int = _p(0, "1.3", "convention", "seed of the fixed subsets")
+
+
+@dataclass(frozen=True)
+class Datasets:
+    """Sizes of the pretraining sets and their components (supplement 2 and 3)."""
+
+    full_vggface_images: int = _p(3_400_000, "2", note="~3.4M facial images")
+    vggface2_identities: int = _p(9131, "2")
+    vggface2_images_per_identity: float = _p(362.6, "2", note="average")
+    small_vggface_images: int = _p(1_000_000, "2", note="randomly sampled 1M subset")
+    large_scale_face_images: int = _p(5_000_000, "2", note="> 5.0M")
+    imdb_face_faces: int = _p(1_700_000, "2", note="1.7M faces")
+    imdb_face_identities: int = _p(59_000, "2")
+    imdb_face_raw_images: int = _p(2_000_000, "2", note="manually cleaned from 2.0M raw images")
+    affectnet_images: int = _p(1_000_000, "2", note="more than 1M images")
+    affectnet_keywords: int = _p(1250, "2")
+    affectnet_annotated: int = _p(440_000, "2")
+    affectnet_expressions: int = _p(7, "2", note="7 discrete expressions as printed in section 2")
+    wider_face_faces: int = _p(393_703, "2")
+    wider_face_images: int = _p(32_203, "2")
+    w300lp_source_images: int = _p(4000, "2", note="~4000 near-frontal 300W images")
+    w300lp_yaw_range_deg: tuple[int, int] = _p((-90, 90), "2")
+    flickr_face_faces: int = _p(1_793_119, "3", note="printed 1.793.119")
+    flickr_tags: int = _p(100, "3")
+
+
+TASKS: dict[str, type] = {
+    "recognition": Recognition,
+    "landmarks": Landmarks,
+    "au": AUIntensity,
+    "emotion": Emotion,
+    "recon3d": Recon3D,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Overrides and profiles
+# --------------------------------------------------------------------------------------------
+def _type_ok(value: Any, annotation: Any) -> bool:
+    """Whether ``value`` fits a field annotation (ints are accepted where floats are)."""
+    origin = typing.get_origin(annotation)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is bool or annotation is str:
+        return isinstance(value, annotation)
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        args = typing.get_args(annotation)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_type_ok(v, args[0]) for v in value)
+        return len(args) == len(value) and all(_type_ok(v, a) for v, a in zip(value, args))
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    return isinstance(value, annotation)
+
+
+def override(recipe: R, **changes: Any) -> R:
+    """A copy of ``recipe`` with ``changes`` applied, validated.
+
+    Lists are accepted for tuple fields (they come from YAML and papermill as lists).
+
+    Raises:
+        RecipeError: a key is not a field of the recipe (the message names it and lists the
+            valid ones), or a value has the wrong type.
+    """
+    hints = typing.get_type_hints(type(recipe))
+    names = {f.name for f in dataclasses.fields(recipe)}  # type: ignore[arg-type]
+    clean: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key not in names:
+            raise RecipeError(
+                f"{type(recipe).__name__} has no field {key!r}; valid fields: {', '.join(sorted(names))}"
+            )
+        if isinstance(value, list):
+            value = tuple(value)
+        if not _type_ok(value, hints[key]):
+            raise RecipeError(
+                f"{type(recipe).__name__}.{key} must be {hints[key]}, got {value!r} ({type(value).__name__})"
+            )
+        if hints[key] is float and isinstance(value, int):
+            value = float(value)
+        clean[key] = value
+    return dataclasses.replace(recipe, **clean)  # type: ignore[type-var]
+
+
+def _check_profile(profile: str) -> None:
+    if profile not in PROFILES:
+        raise RecipeError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+
+
+PAPER_CROP = Crop()
+PAPER_PRETRAIN = Pretrain()
+PAPER_SAMPLING = Sampling()
+PAPER_DATASETS = Datasets()
+PAPER_TASKS = {name: cls() for name, cls in TASKS.items()}
+
+# The demo profile: the same recipes at laptop size. Only sizes change: resolutions, epochs,
+# batch, GPUs, prototypes. Every other value is the paper's.
+DEMO_PRETRAIN = override(
+    PAPER_PRETRAIN,
+    arch="resnet18",
+    num_gpus=1,
+    batch_size=32,
+    sync_bn=False,
+    epochs=6,
+    warmup_epochs=1,
+    num_prototypes=64,
+    hidden_mlp=256,
+    feat_dim=32,
+    size_crops=(64, 32),
+    freeze_prototypes_iters=10,
+    input_size=80,
+)
+DEMO_TASKS = {
+    "recognition": override(PAPER_TASKS["recognition"], batch_size=64, epochs=4, num_gpus=1,
+                            input_size=(64, 64), embedding_dim=64),
+    "landmarks": override(PAPER_TASKS["landmarks"], batch_size=24, epochs=4, input_size=64,
+                          heatmap_size=16),
+    "au": override(PAPER_TASKS["au"], batch_size=48, epochs=4, num_gpus=1, input_size=64),
+    "emotion": override(PAPER_TASKS["emotion"], batch_size=32, epochs=4, input_size=64),
+    "recon3d": override(PAPER_TASKS["recon3d"], batch_size=32, epochs=4, num_gpus=1,
+                        input_size=64),
+}
+DEMO_CROP = PAPER_CROP  # the crop geometry is the paper's in every profile
+
+
+def crop(profile: str = "paper", **overrides: Any) -> Crop:
+    """The face-crop recipe of ``profile`` (``demo`` keeps the paper's 190/256 geometry)."""
+    _check_profile(profile)
+    return override(DEMO_CROP if profile == "demo" else PAPER_CROP, **overrides)
+
+
+def pretrain(profile: str = "paper", **overrides: Any) -> Pretrain:
+    """The SwAV pretraining recipe of ``profile``, with validated ``overrides``."""
+    _check_profile(profile)
+    return override(DEMO_PRETRAIN if profile == "demo" else PAPER_PRETRAIN, **overrides)
+
+
+def task(name: str, profile: str = "paper", **overrides: Any) -> Any:
+    """The fine-tuning recipe of downstream task ``name`` (one of :data:`TASKS`)."""
+    _check_profile(profile)
+    if name not in TASKS:
+        raise RecipeError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
+    base = DEMO_TASKS[name] if profile == "demo" else PAPER_TASKS[name]
+    return override(base, **overrides)
+
+
+def sampling(**overrides: Any) -> Sampling:
+    """The low-data sampling rules of supplement 1.3."""
+    return override(PAPER_SAMPLING, **overrides)
+
+
+def datasets() -> Datasets:
+    """Dataset sizes printed in supplement sections 2 and 3."""
+    return PAPER_DATASETS
+
+
+def describe(recipe: Any) -> Iterator[dict[str, Any]]:
+    """One row per field: ``parameter, value, section, source, note`` (for the book's tables)."""
+    for f in dataclasses.fields(recipe):
+        yield {
+            "parameter": f.name,
+            "value": getattr(recipe, f.name),
+            "section": f.metadata.get("section", ""),
+            "source": f.metadata.get("source", ""),
+            "note": f.metadata.get("note", ""),
+        }
+
+
+def diff(recipe: Any, reference: Any) -> dict[str, tuple[Any, Any]]:
+    """Fields whose value differs between two recipes of one type: ``{name: (recipe, reference)}``."""
+    if type(recipe) is not type(reference):
+        raise TypeError("diff needs two recipes of the same type")
+    out = {}
+    for f in dataclasses.fields(recipe):
+        a, b = getattr(recipe, f.name), getattr(reference, f.name)
+        if a != b:
+            out[f.name] = (a, b)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Learning-rate schedule (supplement 1.1)
+# --------------------------------------------------------------------------------------------
+def lr_schedule(recipe: Pretrain, iters_per_epoch: int) -> np.ndarray:
+    """Per-iteration learning rate: linear warm-up, then cosine decay (supplement 1.1).
+
+    Warm-up goes linearly from ``warmup_start_lr`` to ``base_lr`` over ``warmup_epochs``
+    epochs; then ``final + (base - final) * (1 + cos(pi * t)) / 2`` with ``t`` going from 0 to 1
+    over the remaining iterations, so the last iteration uses exactly ``final_lr``.
+
+    Args:
+        recipe: the pretraining recipe.
+        iters_per_epoch: optimiser steps per epoch (images / batch size, rounded down).
+
+    Returns:
+        (epochs * iters_per_epoch,) float64 array. Plotted in ``notebooks/00_recipes.py``.
+    """
+    if iters_per_epoch < 1:
+        raise ValueError(f"iters_per_epoch must be >= 1, got {iters_per_epoch}")
+    if recipe.warmup_epochs >= recipe.epochs:
+        raise ValueError("warmup_epochs must be smaller than epochs")
+    n_warm = recipe.warmup_epochs * iters_per_epoch
+    n_total = recipe.epochs * iters_per_epoch
+    warm = np.linspace(recipe.warmup_start_lr, recipe.base_lr, n_warm, endpoint=False)
+    n_cos = n_total - n_warm
+    t = np.arange(n_cos) / max(n_cos - 1, 1)
+    cos = recipe.final_lr + 0.5 * (recipe.base_lr - recipe.final_lr) * (1 + np.cos(math.pi * t))
+    return np.concatenate([warm, cos])
