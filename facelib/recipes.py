@@ -96,6 +96,15 @@ class Crop:
         "face recognition: 5-point alignment to the ArcFace 112x112 template ([5], [16])",
     )
     jpeg_quality: int = _p(95, "1.1", "convention", "quality of the crops stored in HDF5 shards")
+    min_face: int = _p(
+        0, "1.1", "convention",
+        "faces smaller than this (box size in source px) are dropped; the supplement keeps all "
+        "(its Fig. 1 shows the face-size distribution of Flickr-Face)",
+    )
+    max_image_pixels: int = _p(
+        100_000_000, "1.1", "convention",
+        "decompression-bomb guard: images with more pixels are rejected before decoding",
+    )
 
     @property
     def scale(self) -> float:
@@ -161,6 +170,14 @@ class Pretrain:
         False, "1.1", "code", "the original adapts and decays biases and BN too"
     )
     input_size: int = _p(256, "1.1", note="crops are taken from the 256x256 face images")
+    blur_kernel_size: int = _p(23, "1.1", "code", "cv2.GaussianBlur kernel of the SwAV multi-crop")
+    mixed_precision: bool = _p(
+        True, "1.1", "code", "apex O1 fp16 in the released code; we use bf16 autocast where supported"
+    )
+    seed: int = _p(31, "1.1", "code", "SwAV's default random seed")
+    train_images: int = _p(
+        0, "2", "convention", "0: every image of the dataset; the demo trains on this many synthetic faces"
+    )
 
     @property
     def images_per_gpu(self) -> int:

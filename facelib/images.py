@@ -1,0 +1,164 @@
+"""Safe image decoding: any photo on disk (or its bytes) to an upright RGB ``uint8`` array.
+
+Crawled photos come in every mode PIL knows: greyscale, palette with transparency, CMYK JPEGs,
+16-bit PNGs, EXIF-rotated phone pictures; some are truncated, some are not images at all, some
+claim sizes that would exhaust memory. :func:`load_image` turns each into an (H, W, 3) ``uint8``
+RGB array or raises :class:`ImageDecodeError`, whose message names the file and the reason.
+
+First step of the preprocessing of supplement 1.1 (:mod:`facelib.faces.preprocess`); shown in
+``notebooks/01_data_curation.py``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+__all__ = ["ImageDecodeError", "REASONS", "load_image", "read_bytes", "decode_image"]
+
+# Reason codes, stable strings that the rejects table groups by.
+NOT_A_FILE = "not a file"
+UNREADABLE = "unreadable"
+EMPTY = "empty file"
+NOT_AN_IMAGE = "not an image"
+TOO_LARGE = "too many pixels"
+CORRUPT = "truncated or corrupt"
+REASONS = (NOT_A_FILE, UNREADABLE, EMPTY, NOT_AN_IMAGE, TOO_LARGE, CORRUPT)
+
+# Background for transparent pixels: alpha is composited over white, as a viewer shows it.
+_BACKGROUND = (255, 255, 255)
+
+
+class ImageDecodeError(ValueError):
+    """An image could not be turned into pixels.
+
+    Attributes:
+        source: the file name (or ``"<bytes>"``).
+        reason: one of :data:`REASONS`.
+        detail: what the decoder said, if anything.
+    """
+
+    def __init__(self, source: str, reason: str, detail: str = "") -> None:
+        self.source = source
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{source}: {reason}" + (f" ({detail})" if detail else ""))
+
+    def __reduce__(self):  # picklable across worker processes
+        return (type(self), (self.source, self.reason, self.detail))
+
+
+def read_bytes(path: Path | str) -> bytes:
+    """The content of ``path``, or :class:`ImageDecodeError` (not a file, unreadable, empty)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ImageDecodeError(str(path), NOT_A_FILE, "a directory")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError as e:
+        raise ImageDecodeError(str(path), UNREADABLE, "no such file") from e
+    except OSError as e:
+        raise ImageDecodeError(str(path), UNREADABLE, e.strerror or type(e).__name__) from e
+    if not data:
+        raise ImageDecodeError(str(path), EMPTY, "0 bytes")
+    return data
+
+
+def _to_rgb(im: Image.Image) -> np.ndarray:
+    """Any PIL mode to (H, W, 3) uint8 RGB."""
+    mode = im.mode
+    if mode == "RGB":
+        return np.asarray(im)
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        # 16-bit (or wider) greyscale: scale 0..65535 to 0..255; 8-bit data stored wide stays.
+        a = np.asarray(im).astype(np.float64)
+        if mode.startswith("I;16") or a.max(initial=0) > 255:
+            a = a / 257.0
+        g = np.clip(np.rint(a), 0, 255).astype(np.uint8)
+        return np.repeat(g[..., None], 3, axis=2)
+    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+        mode in ("P", "L", "RGB") and "transparency" in im.info
+    )
+    if has_alpha:
+        rgba = im.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, _BACKGROUND + (255,))
+        return np.asarray(Image.alpha_composite(bg, rgba).convert("RGB"))
+    return np.asarray(im.convert("RGB"))  # L, 1, P, CMYK, YCbCr, LAB, HSV
+
+
+def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int | None = None) -> np.ndarray:
+    """Decode encoded image bytes to an upright RGB array.
+
+    Args:
+        data: the encoded file content.
+        name: used in error messages.
+        max_pixels: images with more pixels (width x height, read from the header before any
+            pixel is decoded) are rejected; default ``recipes.crop().max_image_pixels``.
+
+    Returns:
+        (H, W, 3) uint8 RGB, EXIF orientation applied (H, W after rotation).
+
+    Raises:
+        ImageDecodeError: empty data, not an image, too many pixels, truncated or corrupt.
+    """
+    if max_pixels is None:
+        from facelib import recipes
+
+        max_pixels = recipes.PAPER_CROP.max_image_pixels
+    if len(data) == 0:
+        raise ImageDecodeError(name, EMPTY, "0 bytes")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError as e:
+            raise ImageDecodeError(name, TOO_LARGE, str(e)) from e
+        except UnidentifiedImageError as e:
+            raise ImageDecodeError(name, NOT_AN_IMAGE, "unknown format") from e
+        except Exception as e:  # a plugin choking on a damaged header
+            raise ImageDecodeError(name, CORRUPT, f"{type(e).__name__}: {e}") from e
+        w, h = im.size
+        if w * h > max_pixels:
+            raise ImageDecodeError(
+                name, TOO_LARGE, f"{w}x{h} = {w * h} pixels > limit {max_pixels}"
+            )
+        if w == 0 or h == 0:
+            raise ImageDecodeError(name, CORRUPT, f"size {w}x{h}")
+        try:
+            # never accept a truncated file silently: the global PIL flag must stay off here
+            if ImageFile.LOAD_TRUNCATED_IMAGES:
+                raise ImageDecodeError(name, CORRUPT, "PIL LOAD_TRUNCATED_IMAGES is set")
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            out = _to_rgb(im)
+        except ImageDecodeError:
+            raise
+        except Image.DecompressionBombError as e:
+            raise ImageDecodeError(name, TOO_LARGE, str(e)) from e
+        except Exception as e:  # OSError("image file is truncated"), SyntaxError, ...
+            raise ImageDecodeError(name, CORRUPT, f"{type(e).__name__}: {e}") from e
+    return np.ascontiguousarray(out)
+
+
+def load_image(source: Path | str | bytes, max_pixels: int | None = None) -> np.ndarray:
+    """Read and decode an image file (or bytes) to an upright RGB array.
+
+    Args:
+        source: a path, or the encoded bytes.
+        max_pixels: decompression-bomb limit (see :func:`decode_image`).
+
+    Returns:
+        (H, W, 3) uint8 RGB with EXIF orientation applied.
+
+    Raises:
+        ImageDecodeError: the message names the file and one of :data:`REASONS`.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return decode_image(bytes(source), max_pixels=max_pixels)
+    return decode_image(read_bytes(source), name=os.fspath(source), max_pixels=max_pixels)

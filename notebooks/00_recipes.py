@@ -1,0 +1,104 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Recipes
+#
+# Every hyperparameter of the supplement's section 1 (implementation details), as
+# `facelib.recipes` holds it and as every job, test and page reads it. Each value carries the
+# section it comes from and its source: *supplement* (printed), *code* (not printed; taken from
+# the authors' released code or the SwAV code it forks) or *convention* (given by neither; our
+# choice, with a note). The `demo` profile changes sizes only; its values are shown beside the
+# paper's.
+
+# %% tags=["parameters"]
+profile = "demo"  # "demo": CPU, minutes | "paper": the supplement's recipes on SLURM
+pretrain_images = None  # images per pretraining epoch; None: Full VGG-Face (~3.4M), supplement 2
+
+# %%
+import pandas as pd
+from IPython.display import Markdown, display
+from myst_nb import glue
+
+from facelib import recipes, viz
+
+paper = recipes.pretrain("paper")
+demo = recipes.pretrain("demo")
+pd.set_option("display.max_colwidth", 120)
+
+# %% [markdown]
+# ## Unsupervised pretraining (supplement 1.1)
+#
+# SwAV {cite}`caron2020swav` on 64 GPUs with LARS {cite}`you2017lars`. The `demo` column shows
+# where the laptop-sized profile differs.
+
+# %%
+table = pd.DataFrame(recipes.describe(paper)).set_index("parameter")
+table.insert(1, "demo", [v if v != table.loc[k, "value"] else "" for k, v in
+                         ((r["parameter"], r["value"]) for r in recipes.describe(demo))])
+table.rename(columns={"value": "paper"})
+
+# %% [markdown]
+# ## Data preparation (supplement 1.1)
+#
+# Faces detected with RetinaFace {cite}`deng2019retinaface`, then cropped so that the face takes
+# about 190 px of a 256x256 image.
+
+# %%
+crop = recipes.crop(profile)
+pd.DataFrame(recipes.describe(crop)).set_index("parameter")
+
+# %% [markdown]
+# ## Downstream tasks (supplement 1.2)
+#
+# One recipe per task. Epoch counts are ranges in the supplement ("depending on the data
+# regime"); `epochs` is the value a run uses, set per regime.
+
+# %%
+for name in recipes.TASKS:
+    task_paper = recipes.task(name, "paper")
+    task_demo = recipes.task(name, "demo")
+    rows = pd.DataFrame(recipes.describe(task_paper)).set_index("parameter")
+    changed = recipes.diff(task_demo, task_paper)
+    rows.insert(1, "demo", [changed[k][0] if k in changed else "" for k in rows.index])
+    display(Markdown(f"### {type(task_paper).__name__} ({task_paper.num_gpus} GPU{'s' if task_paper.num_gpus > 1 else ''})"))
+    display(rows.rename(columns={"value": "paper"}))
+
+# %% [markdown]
+# ## Data sampling (supplement 1.3) and dataset sizes (supplement 2 and 3)
+
+# %%
+display(pd.DataFrame(recipes.describe(recipes.sampling())).set_index("parameter"))
+pd.DataFrame(recipes.describe(recipes.datasets())).set_index("parameter")
+
+# %% [markdown]
+# ## The pretraining learning-rate schedule
+#
+# Linear warm-up from the released script's 0.3 to the peak of 4.8 over 10 epochs, then cosine
+# decay to the final value, per iteration. The supplement says the rate is "decayed toward
+# 0.045"; SwAV's own 200-epoch script uses 0.0048. The recipe keeps the supplement's 0.045.
+
+# %%
+images = pretrain_images if pretrain_images is not None else recipes.datasets().full_vggface_images
+iters_per_epoch = images // paper.batch_size
+lr = recipes.lr_schedule(paper, iters_per_epoch)
+glue("iters_per_epoch", iters_per_epoch, display=False)
+glue("total_iters", len(lr), display=False)
+glue("peak_lr", float(lr.max()), display=False)
+glue("last_lr", float(lr[-1]), display=False)
+fig = viz.lr_schedule_figure(lr, iters_per_epoch, paper.warmup_epochs,
+                             title=f"{images:,} images, batch {paper.batch_size}")
+
+# %% [markdown]
+# With {glue:}`iters_per_epoch` iterations per epoch the run makes {glue:}`total_iters`
+# optimiser steps; the rate peaks at {glue:}`peak_lr` at the end of the warm-up and the last
+# step uses {glue:}`last_lr` (values computed above from the recipe).
