@@ -46,6 +46,8 @@ __all__ = [
     "override",
     "describe",
     "lr_schedule",
+    "Launch",
+    "launch",
 ]
 
 PROFILES = ("demo", "paper")
@@ -345,6 +347,38 @@ class Datasets:
     flickr_tags: int = _p(100, "3")
 
 
+# --------------------------------------------------------------------------------------------
+# Launching jobs (not cluster-specific; partitions, GPUs per node, limits: slurm/clusters.yaml)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Launch:
+    """Per-task resources and requeue policy of the SLURM jobs (used by ``facelib.launch``).
+
+    One task per GPU: the GPU counts themselves come from ``Pretrain.num_gpus`` and each task
+    recipe's ``num_gpus``; what a cluster offers (partition, GPUs per node, time limit) lives in
+    ``slurm/clusters.yaml``.
+    """
+
+    cpus_per_task: int = _p(10, "1.1", "code", "SwAV's 8-node scripts: --cpus-per-task=10")
+    mem_per_task_gb: int = _p(
+        56, "1.1", "code", "SwAV's scripts ask --mem=450G per 8-GPU node: 56 GB per task; 0 = no --mem"
+    )
+    pretrain_timeout_min: int = _p(
+        4320, "1.1", "code", "SwAV's 8-node scripts ask 72 h; capped by the cluster's time limit"
+    )
+    finetune_timeout_min: int = _p(
+        1440, "1.2", "convention", "24 h per fine-tuning job; capped by the cluster's time limit"
+    )
+    signal_delay_s: int = _p(
+        120, "1.1", "convention",
+        "USR2 this long before the time limit: time to write a checkpoint and requeue",
+    )
+    max_num_timeout: int = _p(
+        20, "1.1", "convention",
+        "requeues allowed after hitting the time limit (pre-emptions are not counted)",
+    )
+
+
 TASKS: dict[str, type] = {
     "recognition": Recognition,
     "landmarks": Landmarks,
@@ -479,6 +513,19 @@ def sampling(**overrides: Any) -> Sampling:
 def datasets() -> Datasets:
     """Dataset sizes printed in supplement sections 2 and 3."""
     return PAPER_DATASETS
+
+
+PAPER_LAUNCH = Launch()
+# Demo jobs run on a laptop or the local test cluster: one CPU per task, no memory request, and
+# time limits of at least 11 min (shorter ones make submitit count every interrupt as a timeout).
+DEMO_LAUNCH = override(PAPER_LAUNCH, cpus_per_task=1, mem_per_task_gb=0, pretrain_timeout_min=60,
+                       finetune_timeout_min=30, signal_delay_s=30, max_num_timeout=3)
+
+
+def launch(profile: str = "paper", **overrides: Any) -> Launch:
+    """Job resources and requeue policy of ``profile`` (see :mod:`facelib.launch`)."""
+    _check_profile(profile)
+    return override(DEMO_LAUNCH if profile == "demo" else PAPER_LAUNCH, **overrides)
 
 
 def describe(recipe: Any) -> Iterator[dict[str, Any]]:
