@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = ["ImageDecodeError", "REASONS", "load_image", "read_bytes", "decode_image"]
 
@@ -131,14 +131,9 @@ def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int | None = No
         if w == 0 or h == 0:
             raise ImageDecodeError(name, CORRUPT, f"size {w}x{h}")
         try:
-            # never accept a truncated file silently: the global PIL flag must stay off here
-            if ImageFile.LOAD_TRUNCATED_IMAGES:
-                raise ImageDecodeError(name, CORRUPT, "PIL LOAD_TRUNCATED_IMAGES is set")
-            im.load()
+            im.load()  # raises on truncated data (unless PIL's LOAD_TRUNCATED_IMAGES is set)
             im = ImageOps.exif_transpose(im)
             out = _to_rgb(im)
-        except ImageDecodeError:
-            raise
         except Image.DecompressionBombError as e:
             raise ImageDecodeError(name, TOO_LARGE, str(e)) from e
         except Exception as e:  # OSError("image file is truncated"), SyntaxError, ...

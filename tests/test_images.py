@@ -1,0 +1,138 @@
+"""Safe decoding of every kind of bad input the issue lists."""
+
+from __future__ import annotations
+
+import builtins
+import io
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facelib import images
+from facelib.images import ImageDecodeError
+
+from faces_fixtures import bad_inputs, exif_rotated_jpeg, grace_hopper, png_header_only
+
+
+@pytest.fixture(scope="module")
+def bad_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bad")
+    return folder, bad_inputs(folder)
+
+
+@pytest.fixture(scope="module")
+def hopper():
+    return grace_hopper()
+
+
+@pytest.mark.parametrize(
+    "name", ["zero_bytes.jpg", "truncated.jpg", "text.jpg", "bomb.png", "dir_like.jpg",
+             "unreadable.jpg"]
+)
+def test_bad_files_raise_typed_error_naming_file_and_reason(bad_dir, name):
+    folder, expected = bad_dir
+    with pytest.raises(ImageDecodeError) as info:
+        images.load_image(folder / name)
+    err = info.value
+    assert err.reason == expected[name]
+    assert name in str(err) and expected[name] in str(err)
+    assert isinstance(err, ValueError)
+
+
+def test_permission_denied_is_unreadable(tmp_path, monkeypatch, hopper):
+    path = tmp_path / "locked.jpg"
+    Image.fromarray(hopper).save(path)
+    real_open = builtins.open
+
+    def deny(file, *a, **k):
+        if os.fspath(file) == os.fspath(path):
+            raise PermissionError(13, "Permission denied", os.fspath(file))
+        return real_open(file, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", deny)
+    with pytest.raises(ImageDecodeError, match="locked.jpg: unreadable \\(Permission denied\\)"):
+        images.load_image(path)
+
+
+def test_pixel_limit_checked_before_decoding():
+    data = png_header_only(5000, 4000)  # header says 20 Mpx, data holds one row
+    with pytest.raises(ImageDecodeError) as info:
+        images.load_image(data, max_pixels=10_000_000)
+    assert info.value.reason == "too many pixels" and "5000x4000" in str(info.value)
+
+
+def test_truncated_and_bytes_source(hopper):
+    buf = io.BytesIO()
+    Image.fromarray(hopper).save(buf, format="PNG")
+    whole = buf.getvalue()
+    np.testing.assert_array_equal(images.load_image(whole), hopper)
+    with pytest.raises(ImageDecodeError, match="<bytes>: truncated or corrupt"):
+        images.load_image(whole[:-5000])
+
+
+def test_cmyk_jpeg_comes_out_rgb(bad_dir, hopper):
+    folder, _ = bad_dir
+    out = images.load_image(folder / "cmyk.jpg")
+    assert out.shape == hopper.shape and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - hopper).mean() < 6
+
+
+def test_16bit_png_scaled_to_8bit(bad_dir, hopper):
+    folder, _ = bad_dir
+    assert Image.open(folder / "grey16.png").mode.startswith("I")
+    out = images.load_image(folder / "grey16.png")
+    expect = hopper.mean(axis=2)
+    assert out.dtype == np.uint8 and out.shape == hopper.shape
+    assert np.all(out[..., 0] == out[..., 2])
+    assert np.abs(out[..., 0] - expect).max() <= 1.0
+
+
+def test_palette_with_transparency_composited_on_white(bad_dir):
+    folder, _ = bad_dir
+    im = Image.open(folder / "palette_alpha.png")
+    idx = np.asarray(im)
+    out = images.load_image(folder / "palette_alpha.png")
+    assert out.shape == idx.shape + (3,)
+    transparent = idx == 0
+    assert transparent.any() and (~transparent).any()
+    assert np.all(out[transparent] == 255)
+    pal = np.array(im.getpalette()[: 3 * 64]).reshape(-1, 3)
+    np.testing.assert_array_equal(out[~transparent], pal[idx[~transparent]])
+
+
+def test_rgba_and_la_modes(hopper):
+    rgba = np.dstack([hopper, np.full(hopper.shape[:2], 255, np.uint8)])
+    rgba[:10, :10, 3] = 0
+    buf = io.BytesIO()
+    Image.fromarray(rgba).save(buf, format="PNG")
+    out = images.load_image(buf.getvalue())
+    np.testing.assert_array_equal(out[20:, 20:], hopper[20:, 20:])
+    assert np.all(out[:10, :10] == 255)
+
+
+def test_exif_rotated_jpeg_comes_out_upright(tmp_path):
+    # an asymmetric upright picture: red top-left quadrant on grey
+    upright = np.full((60, 100, 3), 128, np.uint8)
+    upright[:30, :50] = (255, 0, 0)
+    path = exif_rotated_jpeg(tmp_path / "rot.jpg", upright)
+    assert Image.open(path).size == (60, 100)  # stored sideways
+    out = images.load_image(path)
+    assert out.shape == (60, 100, 3)
+    assert np.abs(out.astype(int) - upright).mean() < 4
+    assert out[10, 10, 0] > 200 and out[10, 10, 2] < 60  # red stays top-left
+
+
+def test_greyscale_replicated_to_three_channels(bad_dir, hopper):
+    folder, _ = bad_dir
+    out = images.load_image(folder / "grey.jpg")
+    assert out.shape == hopper.shape
+    assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2])
+
+
+def test_error_pickles_for_worker_processes():
+    import pickle
+
+    err = pickle.loads(pickle.dumps(ImageDecodeError("a.jpg", "empty file", "0 bytes")))
+    assert (err.source, err.reason, str(err)) == ("a.jpg", "empty file", "a.jpg: empty file (0 bytes)")
