@@ -37,6 +37,7 @@ __all__ = [
     "Page",
     "find_root",
     "pages",
+    "Parameter",
     "page_parameters",
     "load_profile",
     "resolve_parameters",
@@ -123,32 +124,69 @@ def _parameters_cell(source: Path) -> str:
 
 
 _NO_DEFAULT = object()
+_BUILTIN_TYPES: dict[str, type] = {t.__name__: t for t in (int, float, str, bool, list, dict, tuple)}
 
 
-def page_parameters(source: Path) -> dict[str, Any]:
-    """Names and default values of a page's ``parameters`` cell.
+@dataclass(frozen=True)
+class Parameter:
+    """One variable of a page's ``parameters`` cell."""
 
-    A default that is not a Python literal is recorded as unknown (any value is accepted).
+    name: str
+    default: Any  # _NO_DEFAULT when the default is not a Python literal
+    types: tuple[type, ...] | None  # accepted types; None accepts anything
+
+    def describe(self) -> str:
+        if self.types is None:
+            return "any value"
+        return " | ".join("None" if t is type(None) else t.__name__ for t in self.types)
+
+
+def _annotation_types(node: ast.expr, source: Path) -> tuple[type, ...]:
+    """Types named by a simple annotation: ``int``, ``float | None``, ``list`` ..."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        return _annotation_types(node.left, source) + _annotation_types(node.right, source)
+    if isinstance(node, ast.Constant) and node.value is None:
+        return (type(None),)
+    if isinstance(node, ast.Name) and node.id in _BUILTIN_TYPES:
+        return (_BUILTIN_TYPES[node.id],)
+    raise BookError(f"{source}: parameter annotation {ast.unparse(node)!r} is not supported "
+                    "(use int, float, str, bool, list, dict, None joined with |)")
+
+
+def page_parameters(source: Path) -> dict[str, Parameter]:
+    """The variables of a page's ``parameters`` cell, with their defaults and accepted types.
+
+    Types come from the annotation when there is one (``n: int | None = None``), else from the
+    type of the default; a default of ``None`` or a non-literal without annotation accepts
+    any value.
     """
     code = _parameters_cell(source)
     try:
         tree = ast.parse(code)
     except SyntaxError as exc:
         raise BookError(f"{source}: the parameters cell is not valid Python ({exc})") from exc
-    params: dict[str, Any] = {}
+    params: dict[str, Parameter] = {}
     for stmt in tree.body:
-        targets: list[ast.expr] = []
-        value: ast.expr | None = None
+        annotation = None
         if isinstance(stmt, ast.Assign):
             targets, value = stmt.targets, stmt.value
         elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-            targets, value = [stmt.target], stmt.value
+            targets, value, annotation = [stmt.target], stmt.value, stmt.annotation
+        else:
+            continue
+        try:
+            default = ast.literal_eval(value)
+        except ValueError:
+            default = _NO_DEFAULT
+        if annotation is not None:
+            types: tuple[type, ...] | None = _annotation_types(annotation, source)
+        elif default is _NO_DEFAULT or default is None:
+            types = None
+        else:
+            types = (type(default),)
         for target in targets:
-            if isinstance(target, ast.Name) and value is not None:
-                try:
-                    params[target.id] = ast.literal_eval(value)
-                except ValueError:
-                    params[target.id] = _NO_DEFAULT
+            if isinstance(target, ast.Name):
+                params[target.id] = Parameter(target.id, default, types)
     return params
 
 
@@ -166,38 +204,44 @@ def load_profile(root: Path, profile: str) -> dict[str, dict[str, Any]]:
     return data
 
 
-def _type_name(value: Any) -> str:
-    return type(value).__name__
+def _fits(value: Any, types: tuple[type, ...]) -> bool:
+    for t in types:
+        if t is bool and isinstance(value, bool):
+            return True
+        if t is int and isinstance(value, int) and not isinstance(value, bool):
+            return True
+        if t is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True
+        if t in (list, tuple) and isinstance(value, (list, tuple)):
+            return True
+        if t not in (bool, int, float, list, tuple) and isinstance(value, t):
+            return True
+    return False
 
 
-def _coerce(page: str, name: str, value: Any, default: Any, from_cli: bool) -> Any:
-    """Check ``value`` against the type of ``default``; CLI strings are converted first."""
-    if default is _NO_DEFAULT or default is None:
-        return yaml.safe_load(value) if from_cli and isinstance(value, str) else value
-    expected = type(default)
-    if from_cli and isinstance(value, str) and expected is not str:
+def _coerce(page: str, param: Parameter, value: Any, from_cli: bool) -> Any:
+    """Check ``value`` against the parameter's types; command-line strings are parsed first."""
+    if from_cli and isinstance(value, str):
         try:
             parsed = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            raise BookError(f"{page}: parameter {name!r}: cannot parse {value!r} ({exc})") from exc
-        value = parsed
-    if expected is bool:
-        ok = isinstance(value, bool)
-    elif expected is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif expected is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif expected in (list, tuple):
-        ok = isinstance(value, (list, tuple))
-        value = list(value) if ok else value
-    else:
-        ok = isinstance(value, expected)
-    if not ok:
+        except yaml.YAMLError:
+            parsed = value
+        if param.types is None or _fits(parsed, param.types):
+            value = parsed
+        elif str in param.types:
+            value = value  # keep the raw string, e.g. a path that looks like a number
+        else:
+            value = parsed
+    if param.types is not None and not _fits(value, param.types):
         raise BookError(
-            f"{page}: parameter {name!r} expects {expected.__name__} (default {default!r}), "
-            f"got {value!r} ({_type_name(value)})"
+            f"{page}: parameter {param.name!r} expects {param.describe()}, "
+            f"got {value!r} ({type(value).__name__})"
         )
+    if param.types is not None and float in param.types and isinstance(value, int) and int not in param.types \
+            and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(value, tuple):
+        value = list(value)
     return value
 
 
@@ -225,7 +269,7 @@ def resolve_parameters(
                 )
             if name == "profile" and value != profile:
                 raise BookError(f"{page.name}: set the profile with --profile, not as a parameter")
-            out[name] = _coerce(page.name, name, value, declared[name], from_cli)
+            out[name] = _coerce(page.name, declared[name], value, from_cli)
     return out
 
 

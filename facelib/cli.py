@@ -15,6 +15,7 @@ from typing import Sequence
 # Modules that contribute a subcommand (each defines ``add_cli``).
 COMMAND_MODULES: tuple[str, ...] = (
     "facelib.book",
+    "facelib.launch",
 )
 
 

@@ -24,9 +24,11 @@ __all__ = [
     "plotly_js_path",
     "lr_schedule_figure",
     "metric_by_regime_figure",
+    "flag_rows",
 ]
 
 PLOTLY_JS = "plotly.min.js"
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
 
 
 def plotly_js_path() -> Path:
@@ -74,8 +76,25 @@ class PlotlyFigure:
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         return {
             "text/html": self.to_html(),
-            "application/vnd.plotly.v1+json": self.fig.to_plotly_json(),
+            PLOTLY_MIME: self.fig.to_plotly_json(),
         }
+
+
+class PlotlyBookRenderer:
+    """myst-nb mime renderer (entry point ``myst_nb.mime_renderers``) for the book build.
+
+    A :class:`PlotlyFigure` output carries the figure twice: as HTML (the book shows it) and as
+    plotly JSON (for JupyterLab). myst-nb has no renderer for the JSON and would warn, which
+    fails a ``-W`` build; this renders it to nothing so that the HTML copy is chosen.
+    """
+
+    mime_priority_overrides: tuple = ()
+
+    @staticmethod
+    def handle_mime(renderer: Any, data: Any, inline: bool) -> list | None:
+        if data.mime_type == PLOTLY_MIME:
+            return []
+        return None
 
 
 def plotly_figure(fig: Any, height: int | None = 480) -> PlotlyFigure:
@@ -135,6 +154,7 @@ def metric_by_regime_figure(
     line: str = "init",
     title: str = "",
     metric_labels: dict[str, str] | None = None,
+    regime_order: Sequence[str] | None = None,
 ) -> PlotlyFigure:
     """Interactive figure: a metric against the data regime, one line per initialisation.
 
@@ -145,11 +165,12 @@ def metric_by_regime_figure(
         metrics: metric columns to offer; the first is shown at start.
         regime: column of data regimes (x axis, in the table's order).
         line: column whose values make one line each.
+        regime_order: x-axis order of the regimes (default: as they first appear).
     """
     import plotly.graph_objects as go
 
     labels = metric_labels or {}
-    regimes = list(dict.fromkeys(df[regime]))
+    regimes = list(regime_order) if regime_order is not None else list(dict.fromkeys(df[regime]))
     groups = list(dict.fromkeys(df[line]))
     fig = go.Figure()
     for m_i, metric in enumerate(metrics):
@@ -183,3 +204,14 @@ def metric_by_regime_figure(
         margin=dict(t=80),
     )
     return plotly_figure(fig)
+
+
+def flag_rows(df: Any, flag: str, color: str = "#fde0dc", precision: int = 4) -> Any:
+    """A pandas Styler that shades the rows where boolean column ``flag`` is True.
+
+    Used for tables that check numbers (e.g. printed vs recomputed averages).
+    """
+    def shade(row: Any) -> list[str]:
+        return [f"background-color: {color}" if row[flag] else "" for _ in row]
+
+    return df.style.apply(shade, axis=1).format(precision=precision)

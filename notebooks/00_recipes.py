@@ -22,7 +22,7 @@
 
 # %% tags=["parameters"]
 profile = "demo"  # "demo": CPU, minutes | "paper": the supplement's recipes on SLURM
-pretrain_images = None  # images per pretraining epoch; None: Full VGG-Face (~3.4M), supplement 2
+pretrain_images: int | None = None  # images per pretraining epoch; None: Full VGG-Face (~3.4M), supplement 2
 
 # %%
 import pandas as pd

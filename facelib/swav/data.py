@@ -1,0 +1,121 @@
+"""Pretraining data: any dataset of RGB uint8 images, multi-cropped, in a replayable order.
+
+:class:`MultiCropDataset` wraps a torch ``Dataset`` whose items are an image or a tuple whose
+first element is the image (``SynthFaces``, ``storage.ShardDataset``, ...). :class:`EpochSampler`
+draws the epoch's permutation from (seed, epoch) and hands each process its slice of every
+global batch. Each sample's augmentations come from a generator seeded with
+(seed, epoch, index), so an epoch replays identically after a resume, whatever the number of
+loader workers. Items that cannot be read are recorded (``bad_items.jsonl``) and replaced by
+the next readable one, so a long run never stops on one bad image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Iterator, Sized
+
+import numpy as np
+from torch import Tensor
+from torch.utils.data import Dataset, Sampler
+
+from .transforms import MultiCrop, as_rgb_uint8
+
+__all__ = ["MultiCropDataset", "EpochSampler"]
+
+
+class MultiCropDataset(Dataset):  # type: ignore[type-arg]
+    """Multi-crop views of a dataset's images; indexed by ``(epoch, index)`` pairs.
+
+    Args:
+        base: items are an RGB uint8 image or a tuple ``(image, ...)``.
+        multicrop: the transform.
+        seed: run seed (augmentations depend on seed, epoch and index only).
+        bad_items_path: JSON-lines file where unreadable items are recorded (None: warn only).
+        max_tries: consecutive unreadable items tolerated before giving up.
+    """
+
+    def __init__(self, base: Dataset, multicrop: MultiCrop, seed: int = 0,  # type: ignore[type-arg]
+                 bad_items_path: str | os.PathLike[str] | None = None, max_tries: int = 10) -> None:
+        self.base = base
+        self.multicrop = multicrop
+        self.seed = seed
+        self.bad_items_path = Path(bad_items_path) if bad_items_path is not None else None
+        self.max_tries = max_tries
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def image(self, index: int) -> np.ndarray:
+        """The (H, W, 3) uint8 image of item ``index`` (raises on an unreadable item)."""
+        item = self.base[index]
+        if isinstance(item, (tuple, list)):
+            item = item[0]
+        return as_rgb_uint8(item, where=f"{type(self.base).__name__}[{index}]")
+
+    def _record(self, index: int, error: BaseException) -> None:
+        msg = f"{type(self.base).__name__}[{index}]: {type(error).__name__}: {error}"
+        warnings.warn(f"skipping unreadable pretraining item: {msg}", RuntimeWarning, stacklevel=3)
+        if self.bad_items_path is not None:
+            line = json.dumps({"index": int(index), "error": f"{type(error).__name__}: {error}"})
+            with open(self.bad_items_path, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+
+    def __getitem__(self, key: tuple[int, int]) -> list[Tensor]:
+        epoch, index = key
+        n = len(self)
+        for attempt in range(self.max_tries):
+            i = (index + attempt) % n
+            try:
+                img = self.image(i)
+            except (ValueError, OSError, KeyError, RuntimeError) as e:
+                self._record(i, e)
+                continue
+            rng = np.random.default_rng([self.seed, epoch, index])
+            return self.multicrop(img, rng)
+        raise RuntimeError(f"{self.max_tries} consecutive unreadable items from index {index} "
+                           f"of {type(self.base).__name__}: is the dataset readable?")
+
+
+class EpochSampler(Sampler[tuple[int, int]]):
+    """Yields this process's ``(epoch, index)`` pairs for one epoch, batch after batch.
+
+    The epoch's permutation comes from ``(seed, epoch)``; it is cut into global batches of
+    ``batch_size`` (the incomplete last batch dropped) and process ``rank`` takes the
+    ``rank``-th contiguous slice of each, so the processes' slices of batch i, concatenated in
+    rank order, are exactly the single-process batch i.
+
+    Call :meth:`set_epoch` before each epoch.
+    """
+
+    def __init__(self, data: Sized, batch_size: int, rank: int = 0, world_size: int = 1, seed: int = 0) -> None:
+        if batch_size % world_size:
+            raise ValueError(f"batch size {batch_size} is not divisible by the world size {world_size}")
+        if len(data) < batch_size:
+            raise ValueError(f"the dataset has {len(data)} images, fewer than one batch of {batch_size}")
+        self.n = len(data)
+        self.batch_size = batch_size
+        self.rank = rank
+        self.world_size = world_size
+        self.local_batch = batch_size // world_size
+        self.seed = seed
+        self.epoch = 0
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return self.n // self.batch_size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch * self.local_batch
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        perm = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
+        nb = self.batches_per_epoch
+        batches = perm[: nb * self.batch_size].reshape(nb, self.batch_size)
+        mine = batches[:, self.rank * self.local_batch: (self.rank + 1) * self.local_batch].reshape(-1)
+        return iter([(self.epoch, int(i)) for i in mine])
