@@ -25,6 +25,7 @@ __all__ = [
     "lr_schedule_figure",
     "metric_by_regime_figure",
     "flag_rows",
+    "recipe_table",
 ]
 
 PLOTLY_JS = "plotly.min.js"
@@ -215,3 +216,24 @@ def flag_rows(df: Any, flag: str, color: str = "#fde0dc", precision: int = 4) ->
         return [f"background-color: {color}" if row[flag] else "" for _ in row]
 
     return df.style.apply(shade, axis=1).format(precision=precision)
+
+
+def recipe_table(recipe: Any, demo: Any | None = None) -> Any:
+    """A recipe as a table: one row per field with its value, section, source and note.
+
+    Args:
+        recipe: a recipe dataclass from ``facelib.recipes`` (the paper's).
+        demo: the demo variant of the same recipe; its values are shown where they differ.
+
+    Returns:
+        A pandas DataFrame indexed by parameter name.
+    """
+    import pandas as pd
+
+    from facelib import recipes
+
+    table = pd.DataFrame(recipes.describe(recipe)).set_index("parameter").rename(columns={"value": "paper"})
+    if demo is not None:
+        changed = recipes.diff(demo, recipe)
+        table.insert(1, "demo", [changed[name][0] if name in changed else "" for name in table.index])
+    return table

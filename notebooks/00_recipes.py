@@ -33,7 +33,7 @@ from facelib import recipes, viz
 
 paper = recipes.pretrain("paper")
 demo = recipes.pretrain("demo")
-pd.set_option("display.max_colwidth", 120)
+pd.set_option("display.max_colwidth", 160)
 
 # %% [markdown]
 # ## Unsupervised pretraining (supplement 1.1)
@@ -42,10 +42,7 @@ pd.set_option("display.max_colwidth", 120)
 # where the laptop-sized profile differs.
 
 # %%
-table = pd.DataFrame(recipes.describe(paper)).set_index("parameter")
-table.insert(1, "demo", [v if v != table.loc[k, "value"] else "" for k, v in
-                         ((r["parameter"], r["value"]) for r in recipes.describe(demo))])
-table.rename(columns={"value": "paper"})
+viz.recipe_table(paper, demo)
 
 # %% [markdown]
 # ## Data preparation (supplement 1.1)
@@ -54,8 +51,7 @@ table.rename(columns={"value": "paper"})
 # about 190 px of a 256x256 image.
 
 # %%
-crop = recipes.crop(profile)
-pd.DataFrame(recipes.describe(crop)).set_index("parameter")
+viz.recipe_table(recipes.crop("paper"), recipes.crop("demo"))
 
 # %% [markdown]
 # ## Downstream tasks (supplement 1.2)
@@ -66,19 +62,16 @@ pd.DataFrame(recipes.describe(crop)).set_index("parameter")
 # %%
 for name in recipes.TASKS:
     task_paper = recipes.task(name, "paper")
-    task_demo = recipes.task(name, "demo")
-    rows = pd.DataFrame(recipes.describe(task_paper)).set_index("parameter")
-    changed = recipes.diff(task_demo, task_paper)
-    rows.insert(1, "demo", [changed[k][0] if k in changed else "" for k in rows.index])
-    display(Markdown(f"### {type(task_paper).__name__} ({task_paper.num_gpus} GPU{'s' if task_paper.num_gpus > 1 else ''})"))
-    display(rows.rename(columns={"value": "paper"}))
+    gpus = f"{task_paper.num_gpus} GPU" + ("s" if task_paper.num_gpus > 1 else "")
+    display(Markdown(f"### {type(task_paper).__name__} ({gpus})"))
+    display(viz.recipe_table(task_paper, recipes.task(name, "demo")))
 
 # %% [markdown]
 # ## Data sampling (supplement 1.3) and dataset sizes (supplement 2 and 3)
 
 # %%
-display(pd.DataFrame(recipes.describe(recipes.sampling())).set_index("parameter"))
-pd.DataFrame(recipes.describe(recipes.datasets())).set_index("parameter")
+display(viz.recipe_table(recipes.sampling()))
+viz.recipe_table(recipes.datasets())
 
 # %% [markdown]
 # ## The pretraining learning-rate schedule

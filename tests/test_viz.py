@@ -61,3 +61,13 @@ def test_lr_schedule_figure():
     fig = viz.lr_schedule_figure(np.linspace(0, 1, 100), 10, 2)
     line = fig.axes[0].lines[0]
     assert len(line.get_xdata()) == 100 and line.get_xdata()[-1] == 9.9
+
+
+def test_recipe_table_marks_demo_differences():
+    from facelib import recipes
+
+    table = viz.recipe_table(recipes.pretrain("paper"), recipes.pretrain("demo"))
+    assert table.loc["epochs", "paper"] == 200 and table.loc["epochs", "demo"] == recipes.pretrain("demo").epochs
+    assert table.loc["temperature", "demo"] == "", "unchanged values are left blank"
+    assert table.loc["final_lr", "source"] == "supplement" and "0.0048" in table.loc["final_lr", "note"]
+    assert "demo" not in viz.recipe_table(recipes.sampling()).columns
