@@ -179,14 +179,25 @@ def _identity_points(ident: int, seed: int) -> dict[str, Any]:
     p = identity(ident, seed)
     out: dict[str, np.ndarray] = {}
     fw = p.face_width
-    cap_t = [0.08 * math.pi * k for k in range(7)]            # top of the head down to ~0.48 pi
-    out["cap"] = _ellipsoid(cap_t, _PSI, (1.07 * fw, 1.06, 1.07))
+    # The hair cap as quads on an ellipsoid slightly larger than the skull: only the quads
+    # facing the camera are drawn, so the back of the cap never covers the face.
+    grow = (1.07 * fw, 1.06, 1.07)
+    cap_t = [0.1 * math.pi * k for k in range(6)]             # top of the head down to 0.5 pi
+    grid = _ellipsoid(cap_t, _PSI, grow).reshape(len(cap_t), len(_PSI), 3)
+    j = np.arange(len(_PSI))
+    quads = np.stack([grid[:-1, j], grid[:-1, (j + 1) % len(j)], grid[1:, (j + 1) % len(j)], grid[1:, j]],
+                     axis=2).reshape(-1, 4, 3)                 # (F, 4, 3)
+    out["cap"] = quads.reshape(-1, 3)
+    cx, cy, cz = fm.HEAD_CENTER
+    mid = quads.mean(axis=1)
+    rx, ry, rz = (r * g for r, g in zip(fm.HEAD_RADII, grow))
+    cap_normals = np.stack([(mid[:, 0] - cx) / rx ** 2, (mid[:, 1] - cy) / ry ** 2, (mid[:, 2] - cz) / rz ** 2], axis=1)
     if p.hair_style in (1, 3):                                  # hair behind, down the back
         back = _ellipsoid([0.1 * math.pi * k for k in range(8)],
                           [math.pi * (0.5 + k / 8) for k in range(9)], (1.12 * fw, 1.08, 1.1))
-        drop = 2.4 if p.hair_style == 1 else 1.0
-        ends = np.array([[-1.15 * fw, drop, -0.3], [1.15 * fw, drop, -0.3],
-                         [-0.9 * fw, drop + 0.1, -0.7], [0.9 * fw, drop + 0.1, -0.7]])
+        drop = 2.0 if p.hair_style == 1 else 0.9
+        ends = np.array([[-1.05 * fw, drop, -0.3], [1.05 * fw, drop, -0.3],
+                         [-0.8 * fw, drop + 0.1, -0.7], [0.8 * fw, drop + 0.1, -0.7]])
         out["back"] = np.concatenate([back, ends])
     # Forehead skin patch: carves the front hairline out of the cap.
     xs = np.linspace(-0.86, 0.86, 11)
@@ -212,7 +223,7 @@ def _identity_points(ident: int, seed: int) -> dict[str, Any]:
         slices[k] = slice(at, at + len(v))
         at += len(v)
     return {"static": np.concatenate(list(out.values())), "slices": slices,  # type: ignore[dict-item]
-            "shape": fm.identity_shape(p)}
+            "shape": fm.identity_shape(p), "cap_normals": cap_normals}
 
 
 _BROW_L = np.array([0.5, 0.8, 1.0, 1.0, 1.0])[:, None] * np.array([0.0, 1.0, 0.0])
@@ -341,7 +352,7 @@ def render(index: int, seed: int = 0, size: int = 128, num_identities: int = 100
         pitch, roll in degrees, ``au`` (12,) float32 intensities 0-5 of AUs
         1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26, ``valence`` and ``arousal`` (float in
         [-1, 1]), ``expression`` (int, AffectNet code 0-7) and ``box`` (4,) float32 x0, y0,
-        x1, y1 (from the brow-to-hairline forehead to the chin, ear to ear).
+        x1, y1 (bounds of the 68 points and of the forehead up to the hairline).
     """
     return render_params(sample_params(index, seed, size, num_identities))
 
@@ -401,8 +412,8 @@ def render_params(sp: SampleParams) -> tuple[np.ndarray, dict[str, Any]]:
         q = bridge[0] * 0.7 + bridge[1] * 0.3, bridge[0] * 0.45 + bridge[1] * 0.55
         geo["wrinkle"] = np.array([q[0] + [-0.06, 0, 0], q[0] + [0.06, 0, 0], q[1] + [-0.06, 0, 0], q[1] + [0.06, 0, 0]])
     names = list(geo)
-    allp = fm.project(np.concatenate([geo[k] for k in names]), fm.rotation_matrix(sp.yaw, sp.pitch, sp.roll),
-                      sc, sp.center)
+    rot = fm.rotation_matrix(sp.yaw, sp.pitch, sp.roll)
+    allp = fm.project(np.concatenate([geo[k] for k in names]), rot, sc, sp.center)
     pr: dict[str, np.ndarray] = {}
     at = 0
     for k in names:
@@ -422,16 +433,15 @@ def render_params(sp: SampleParams) -> tuple[np.ndarray, dict[str, Any]]:
     shirt = (int(rng.integers(20, 236)), int(rng.integers(20, 236)), int(rng.integers(20, 236)))
     _poly(img, st[sl["neck"]], _shade(skin, 0.85))
     _poly(img, st[sl["shirt"]], shirt)
-    if "back" in sl:                     # long hair covers the ears
-        _poly(img, st[sl["ear_l"]], _shade(skin, 0.92))
-        _poly(img, st[sl["ear_r"]], _shade(skin, 0.92))
+    _poly(img, st[sl["ear_l"]], _shade(skin, 0.92))
+    _poly(img, st[sl["ear_r"]], _shade(skin, 0.92))
+    if "back" in sl:                     # long hair behind the head, over the ears
         _hull(img, st[sl["back"]], hair)
-    else:
-        _poly(img, st[sl["ear_l"]], _shade(skin, 0.92))
-        _poly(img, st[sl["ear_r"]], _shade(skin, 0.92))
     _hull(img, np.concatenate([st[sl["head"]], lm3[:17]]), skin)
     if person.hair_style != 2:
-        _hull(img, st[sl["cap"]], hair)
+        facing = fm.rotate(ipts["cap_normals"], rot)[:, 2] > -0.02
+        quads = _fx(st[sl["cap"]]).reshape(-1, 4, 2)[facing]
+        cv2.fillPoly(img, list(quads), hair, cv2.LINE_8, _SHIFT)
         _poly(img, st[sl["forehead"]], skin)
     if person.beard:
         wide = (lm[54] - lm[48]) * 0.08
@@ -492,10 +502,10 @@ def render_params(sp: SampleParams) -> tuple[np.ndarray, dict[str, Any]]:
         _line(img, np.stack([rl[6], st[sl["temple_l"]][0]]), g, line_w)
         _line(img, np.stack([rr[0], st[sl["temple_r"]][0]]), g, line_w)
 
-    # 4. The box: ear to ear, forehead (above the brows) to the chin.
+    # 4. The box: every landmark and the forehead above the brows.
     top = st[sl["box_top"]]
-    box = np.array([min(lm[:27, 0].min(), top[:, 0].min()), min(lm[:27, 1].min(), top[:, 1].min()),
-                    max(lm[:27, 0].max(), top[:, 0].max()), max(lm[:27, 1].max(), top[:, 1].max())])
+    box = np.array([min(lm[:, 0].min(), top[:, 0].min()), min(lm[:, 1].min(), top[:, 1].min()),
+                    max(lm[:, 0].max(), top[:, 0].max()), max(lm[:, 1].max(), top[:, 1].max())])
 
     # 5. Nuisance: occlusion, lighting, blur, noise, JPEG.
     if rng.random() < 0.15:
