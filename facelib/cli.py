@@ -16,6 +16,7 @@ from typing import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "facelib.book",
     "facelib.launch",
+    "facelib.faces.preprocess",
 )
 
 

@@ -177,7 +177,8 @@ def detect(env: Mapping[str, str] | None = None) -> DistEnv:
 
         je = submitit.JobEnvironment()
         hosts = tuple(je.hostnames) if executor == "slurm" else (socket.gethostname(),)
-        folder = Path(env["SUBMITIT_FOLDER"]) if env.get("SUBMITIT_FOLDER") else None
+        # The job's own folder (``%j`` resolved), shared by its tasks.
+        folder = Path(je.paths.folder) if env.get("SUBMITIT_FOLDER") else None
         out = DistEnv(
             rank=je.global_rank, local_rank=je.local_rank, world_size=je.num_tasks,
             node=je.node, num_nodes=je.num_nodes, hostnames=hosts, job_id=str(je.job_id),

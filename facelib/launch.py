@@ -320,6 +320,9 @@ def _slurm_parameters(res: Resources, clus: Cluster) -> dict[str, Any]:
         "time": res.timeout_min,
         "signal_delay_s": res.signal_delay_s,
         "array_parallelism": clus.array_parallelism,
+        # A task that dies (an exception, a failed rendezvous) ends its job instead of leaving
+        # the other tasks waiting on a collective until the time limit.
+        "srun_args": ["--kill-on-bad-exit=1"],
     }
     if res.gpus_per_node:
         params["gpus_per_node"] = res.gpus_per_node
@@ -511,6 +514,23 @@ def _has_result(job: Any) -> bool:
     return Path(job.paths.result_pickle).exists()
 
 
+def _failed_task(job: Any) -> Any:
+    """The first task of a multi-task job whose result pickle records an exception, or None."""
+    if job.num_tasks <= 1:
+        return None
+    for k in range(job.num_tasks):
+        task = job.task(k)
+        path = Path(task.paths.result_pickle)
+        if path.exists():
+            try:
+                with path.open("rb") as fh:
+                    if pickle.load(fh)[0] == "error":
+                        return task
+            except (EOFError, pickle.UnpicklingError):  # being written
+                continue
+    return None
+
+
 def wait(job: Any, timeout_s: float, poll_s: float = 1.0) -> Any:
     """Wait at most ``timeout_s`` for ``job`` and return its result (a list for multi-task jobs).
 
@@ -524,6 +544,10 @@ def wait(job: Any, timeout_s: float, poll_s: float = 1.0) -> Any:
     while True:
         if job.done(force_check=True):
             break
+        failed = _failed_task(job)
+        if failed is not None:  # one task raised: its traceback now, not at the time limit
+            job.cancel(check=False)
+            failed.result()
         if time.monotonic() > deadline:
             raise JobTimeout(
                 f"job {job.job_id} not finished after {timeout_s:.0f} s (state {job.state}); "
@@ -570,6 +594,9 @@ def _job_context() -> dict[str, Any]:
         "job_id": env.get("SLURM_JOB_ID") or env.get("SUBMITIT_LOCAL_JOB_ID") or env.get("SUBMITIT_DEBUG_JOB_ID"),
         "restart": int(env.get("SLURM_RESTART_COUNT", "0") or 0),
         "rank": int(env.get("SLURM_PROCID", env.get("SUBMITIT_LOCAL_GLOBALID", "0")) or 0),
+        "array": (f"{env['SLURM_ARRAY_JOB_ID']}_{env.get('SLURM_ARRAY_TASK_ID')}"
+                  if env.get("SLURM_ARRAY_JOB_ID") else None),
+        "gpus": env.get("CUDA_VISIBLE_DEVICES"),
         "host": socket.gethostname(), "pid": os.getpid(), "time": _now(),
     }
 
