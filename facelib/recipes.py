@@ -46,6 +46,8 @@ __all__ = [
     "override",
     "describe",
     "lr_schedule",
+    "Finetune",
+    "finetune",
     "Launch",
     "launch",
 ]
@@ -207,6 +209,9 @@ class Recognition:
     cosface_margin: float = _p(0.35, "1.2")
     cosface_scale: float = _p(64.0, "1.2", "convention", "not in the supplement: CosFace's s = 64")
     embedding_dim: int = _p(512, "1.2", "convention", "common face-recognition embedding size")
+    far_targets: tuple[float, ...] = _p(
+        (1e-3, 1e-4), "1.2", "convention", "TAR is reported at these FARs (IJB-B/C protocol)"
+    )
     num_gpus: int = _p(8, "1.2")
     epochs: int = _p(54, "1.2", note="upper end of the range; set per regime")
 
@@ -230,6 +235,12 @@ class Landmarks:
     optimizer: str = _p("Adam", "1.2")
     betas: tuple[float, float] = _p((0.5, 0.99), "1.2")
     loss: str = _p("pixel-wise l2", "1.2")
+    heatmap_sigma: float = _p(
+        1.5, "1.2", "convention", "std of the Gaussian targets in heatmap pixels (HRNet's 1.5)"
+    )
+    failure_threshold: float = _p(
+        0.08, "1.2", "convention", "NME above this is a failure; AUC of the CED up to it (300W)"
+    )
     num_gpus: int = _p(1, "1.2")
     epochs: int = _p(480, "1.2", note="upper end of the range; set per regime")
 
@@ -255,6 +266,7 @@ class AUIntensity:
     betas: tuple[float, float] = _p((0.5, 0.99), "1.2")
     num_gpus: int = _p(2, "1.2")
     epochs: int = _p(320, "1.2", note="upper end of the range; set per regime")
+    loss: str = _p("l2", "1.2", "convention", "not given: mean squared error on intensities 0-5")
 
 
 @dataclass(frozen=True)
@@ -299,6 +311,12 @@ class Recon3D:
     optimizer: str = _p("SGD", "1.2")
     momentum: float = _p(0.9, "1.2")
     batch_size: int = _p(32, "1.2", "convention", "not given in the supplement")
+    loss: str = _p(
+        "l2", "1.2", "convention", "not given: mean squared error on crop-normalised 3D coordinates"
+    )
+    failure_threshold: float = _p(
+        0.08, "1.2", "convention", "box-size NME above this is a failure; AUC of the CED up to it"
+    )
     num_gpus: int = _p(2, "1.2")
     epochs: int = _p(360, "1.2", note="upper end of the range; set per regime")
 
@@ -377,6 +395,25 @@ class Launch:
         20, "1.1", "convention",
         "requeues allowed after hitting the time limit (pre-emptions are not counted)",
     )
+
+
+@dataclass(frozen=True)
+class Finetune:
+    """What every downstream task shares and the supplement does not give (supplement 1.2)."""
+
+    lr_schedule: str = _p("constant", "1.2", "convention", "no schedule is given: the printed LR throughout")
+    color_jitter: tuple[float, float, float, float] = _p(
+        (0.4, 0.4, 0.4, 0.0), "1.2", "convention",
+        "brightness, contrast, saturation, hue factors of 'colour jittering' (torchvision style)",
+    )
+    blur_reference_size: int = _p(
+        256, "1.2", "convention",
+        "blur kernel sizes are in pixels of this input size; they scale with other input sizes",
+    )
+    box_scale: float = _p(
+        256 / 190, "1.1", "convention", "square face crop of side box size x 256/190, as pretraining"
+    )
+    seed: int = _p(0, "1.2", "convention", "seed of the head initialisation, shuffling and augmentation")
 
 
 TASKS: dict[str, type] = {
@@ -503,6 +540,12 @@ def task(name: str, profile: str = "paper", **overrides: Any) -> Any:
         raise RecipeError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
     base = DEMO_TASKS[name] if profile == "demo" else PAPER_TASKS[name]
     return override(base, **overrides)
+
+
+def finetune(profile: str = "paper", **overrides: Any) -> Finetune:
+    """Conventions shared by the fine-tuning of every task (the same in both profiles)."""
+    _check_profile(profile)
+    return override(Finetune(), **overrides)
 
 
 def sampling(**overrides: Any) -> Sampling:
