@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "facelib.book",
     "facelib.launch",
     "facelib.faces.preprocess",
+    "facelib.swav.train",
 )
 
 

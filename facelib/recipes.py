@@ -50,6 +50,8 @@ __all__ = [
     "finetune",
     "Launch",
     "launch",
+    "Flickr",
+    "flickr",
 ]
 
 PROFILES = ("demo", "paper")
@@ -398,6 +400,53 @@ class Launch:
 
 
 @dataclass(frozen=True)
+class Flickr:
+    """How Flickr-Face is crawled (supplement 3; ``facelib.flickr``).
+
+    The supplement gives only the 100 tags and the size of the result; the rest comes from the
+    authors' withdrawn scraper (``source="code"``, see ``shared/paper/NOTES.md``) or is ours.
+    """
+
+    licenses: tuple[int, ...] = _p(
+        (4, 9, 10, 11), "3", "convention",
+        "Flickr licence ids that allow reuse with attribution or are public domain: CC BY 2.0 (4), "
+        "CC0 (9), Public Domain Mark (10), CC BY 4.0 (11); the authors used 4 and 9",
+    )
+    authors_licenses: tuple[int, ...] = _p(
+        (4, 9), "3", "code", "the authors' scraper: CC BY 2.0 (4) and CC0 1.0 (9)"
+    )
+    size_suffix: str = _p(
+        "m", "3", "code", "the authors saved the 500-px image: Flickr size 'Medium' (extra url_m)"
+    )
+    per_page: int = _p(500, "3", "code", "flickr.photos.search page size (the API maximum)")
+    result_cap: int = _p(
+        4000, "3", "convention",
+        "Flickr serves at most ~4000 unique results per query: date windows are split below it",
+    )
+    min_upload_date: str = _p(
+        "2004-02-01", "3", "convention", "first upload-date window starts at Flickr's launch"
+    )
+    concurrency: int = _p(16, "3", "convention", "concurrent photo downloads")
+    download_rate: float = _p(
+        32.0, "3", "convention", "global limit on photo requests per second (0: none)"
+    )
+    api_rate: float = _p(
+        1.0, "3", "convention", "API calls per second: Flickr allows 3600 per hour per key"
+    )
+    max_tries: int = _p(
+        5, "3", "convention", "tries per request (429, 5xx, timeouts, resets) before giving up"
+    )
+    backoff_s: float = _p(
+        1.0, "3", "convention", "first retry delay; doubled each try, full jitter, Retry-After honoured"
+    )
+    backoff_max_s: float = _p(60.0, "3", "convention", "longest wait between two tries")
+    timeout_s: float = _p(30.0, "3", "convention", "connect/read timeout of one request")
+    max_bytes: int = _p(
+        20_000_000, "3", "convention", "a downloaded body larger than this is rejected"
+    )
+
+
+@dataclass(frozen=True)
 class Finetune:
     """What every downstream task shares and the supplement does not give (supplement 1.2)."""
 
@@ -623,3 +672,18 @@ def lr_schedule(recipe: Pretrain, iters_per_epoch: int) -> np.ndarray:
     t = np.arange(n_cos) / max(n_cos - 1, 1)
     cos = recipe.final_lr + 0.5 * (recipe.base_lr - recipe.final_lr) * (1 + np.cos(math.pi * t))
     return np.concatenate([warm, cos])
+
+
+# --------------------------------------------------------------------------------------------
+# Flickr crawl (supplement 3)
+# --------------------------------------------------------------------------------------------
+PAPER_FLICKR = Flickr()
+# The demo crawls the loopback server (facelib.flickr.local_server): short waits, no API quota.
+DEMO_FLICKR = override(PAPER_FLICKR, api_rate=0.0, download_rate=0.0, backoff_s=0.05,
+                       backoff_max_s=1.0, timeout_s=5.0)
+
+
+def flickr(profile: str = "paper", **overrides: Any) -> Flickr:
+    """The Flickr crawl settings of ``profile`` (see :mod:`facelib.flickr.crawl`)."""
+    _check_profile(profile)
+    return override(DEMO_FLICKR if profile == "demo" else PAPER_FLICKR, **overrides)

@@ -68,8 +68,10 @@ def sinkhorn(
         receives B_global / K of the mass (after the last iteration, up to convergence).
     """
     _check(scores, num_iters, eps)
-    world = world_size(group)
     s = scores.detach().float()
+    if num_iters == 0:  # no prototype step: each sample's codes are softmax(scores / eps)
+        return torch.softmax(s / eps, dim=1)
+    world = world_size(group)
     b, k = s.shape
     # Per-prototype max over the global batch: cancels in the first prototype normalisation.
     m = s.amax(dim=0)
@@ -104,15 +106,19 @@ def sinkhorn_log(
     eps: float = 0.05,
     group: dist.ProcessGroup | None = None,
 ) -> Tensor:
-    """:func:`sinkhorn` computed in the log domain: never overflows or underflows (slower).
+    """:func:`sinkhorn` in the log domain, in float64: never overflows or underflows (slower).
 
     Args and returns as :func:`sinkhorn`.
     """
     _check(scores, num_iters, eps)
     world = world_size(group)
-    s = scores.detach().float()
+    s = scores.detach().double()  # exponents of ~1000 need float64 to keep 1e-6 after exp
+    if num_iters == 0:
+        return torch.softmax(s / eps, dim=1).float()
     b, k = s.shape
-    logp = s / eps
+    m = s.amax(dim=0)
+    _all_reduce(m, dist.ReduceOp.MAX, group, world)
+    logp = (s - m) / eps
     log_r = -torch.log(torch.tensor(float(k)))
     log_c = -torch.log(torch.tensor(float(world * b)))
     log_col = torch.full((b,), float(log_c), dtype=s.dtype, device=s.device)
@@ -131,4 +137,4 @@ def sinkhorn_log(
         log_a = log_r - _global_lse_over_batch(logp + log_col.unsqueeze(1))
         log_pa = torch.logsumexp(logp + log_a.unsqueeze(0), dim=1)
         log_col = log_c - log_pa
-    return torch.exp(logp + log_a.unsqueeze(0) - log_pa.unsqueeze(1))
+    return torch.exp(logp + log_a.unsqueeze(0) - log_pa.unsqueeze(1)).float()

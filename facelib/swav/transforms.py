@@ -26,7 +26,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["MultiCrop", "random_resized_crop_params", "as_rgb_uint8"]
+__all__ = [
+    "MultiCrop",
+    "random_resized_crop_params",
+    "as_rgb_uint8",
+    "adjust_brightness",
+    "adjust_contrast",
+    "adjust_saturation",
+    "adjust_hue",
+]
 
 _RATIO = (3.0 / 4.0, 4.0 / 3.0)
 
@@ -84,6 +92,29 @@ def random_resized_crop_params(
 
 def _grey3(x: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+
+
+def adjust_brightness(x: np.ndarray, factor: float) -> np.ndarray:
+    """PIL's ``ImageEnhance.Brightness``: blend (H, W, 3) uint8 ``x`` with black."""
+    return cv2.convertScaleAbs(x, alpha=factor)
+
+
+def adjust_contrast(x: np.ndarray, factor: float) -> np.ndarray:
+    """PIL's ``ImageEnhance.Contrast``: blend with the mean grey level (rounded, as PIL does)."""
+    mean = int(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).mean() + 0.5)
+    return cv2.addWeighted(x, factor, x, 0.0, (1 - factor) * mean)
+
+
+def adjust_saturation(x: np.ndarray, factor: float) -> np.ndarray:
+    """PIL's ``ImageEnhance.Color``: blend with the grey (ITU-R 601 luma) image."""
+    return cv2.addWeighted(x, factor, _grey3(x), 1 - factor, 0.0)
+
+
+def adjust_hue(x: np.ndarray, factor: float) -> np.ndarray:
+    """torchvision's PIL ``adjust_hue``: rotate H of the 8-bit HSV image by ``factor`` turns."""
+    hsv = cv2.cvtColor(x, cv2.COLOR_RGB2HSV_FULL)
+    hsv[..., 0] += np.uint8(int(factor * 255) % 256)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB_FULL)
 
 
 @dataclass(frozen=True)
@@ -174,22 +205,11 @@ class MultiCrop:
     def _jitter(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         b, c, s, hue = self.color_jitter
         order = rng.permutation(4)
-        fb = rng.uniform(max(0.0, 1 - b), 1 + b)
-        fc = rng.uniform(max(0.0, 1 - c), 1 + c)
-        fs = rng.uniform(max(0.0, 1 - s), 1 + s)
-        fh = rng.uniform(-hue, hue)
+        factors = (rng.uniform(max(0.0, 1 - b), 1 + b), rng.uniform(max(0.0, 1 - c), 1 + c),
+                   rng.uniform(max(0.0, 1 - s), 1 + s), rng.uniform(-hue, hue))
+        ops = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
         for op in order:
-            if op == 0:  # brightness: blend with black
-                x = cv2.convertScaleAbs(x, alpha=fb)
-            elif op == 1:  # contrast: blend with the mean grey level (PIL rounds it)
-                mean = int(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).mean() + 0.5)
-                x = cv2.addWeighted(x, fc, x, 0.0, (1 - fc) * mean)
-            elif op == 2:  # saturation: blend with the grey image
-                x = cv2.addWeighted(x, fs, _grey3(x), 1 - fs, 0.0)
-            else:  # hue: rotate H in 8-bit HSV, as PIL does
-                hsv = cv2.cvtColor(x, cv2.COLOR_RGB2HSV_FULL)
-                hsv[..., 0] += np.uint8(int(fh * 255) % 256)
-                x = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB_FULL)
+            x = ops[op](x, factors[op])
         return x
 
     def to_tensor(self, crop: np.ndarray) -> Tensor:

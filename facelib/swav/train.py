@@ -1,0 +1,577 @@
+"""SwAV pretraining loop, its job and the ``facelib pretrain`` command (supplement 1.1).
+
+:func:`train` runs the recipe on any dataset of RGB uint8 images: data-parallel with
+synchronised BN in groups of ``sync_bn_group_size`` processes when torch.distributed is
+initialised (it never initialises it), mixed precision (bf16 or fp16 on GPU, bf16 autocast on
+CPUs that support it), LARS with the per-iteration schedule of :func:`facelib.recipes.lr_schedule`,
+prototypes frozen for the first ``freeze_prototypes_iters`` iterations, and a stop with a clear
+message at the first non-finite loss. It writes to ``out_dir``:
+
+* ``log.jsonl``: one JSON record per logging step (``"kind": "iter"``) and per epoch
+  (``"kind": "epoch"``): loss, learning rate, code entropy, prototype usage (entropy of the
+  hard assignments and number of prototypes used), images/s;
+* ``checkpoint.pth``: written atomically after every epoch (model, optimiser, scaler, epoch,
+  iteration, RNG states, queue, recipe); ``resume=True`` continues from it and replays the
+  uninterrupted run exactly (same data order, same augmentations, same losses);
+* ``trunk.pth``: the trained trunk in plain torchvision layout, at the end.
+
+:class:`PretrainJob` is the picklable job the launcher submits (``checkpoint()`` requeues it).
+Shown in ``notebooks/03_swav_pretraining.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ContextManager
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from .. import checkpoint, recipes
+from .data import EpochSampler, MultiCropDataset
+from .lars import LARS, param_groups
+from .loss import SwAVLoss
+from .model import SwAVModel, export_trunk
+from .syncbn import bn_process_group, convert_sync_batchnorm
+from .transforms import MultiCrop
+
+__all__ = [
+    "train",
+    "TrainResult",
+    "NonFiniteLossError",
+    "DataSpec",
+    "PretrainJob",
+    "read_log",
+    "add_cli",
+    "job_from_args",
+    "LOG_NAME",
+    "CHECKPOINT_NAME",
+    "TRUNK_NAME",
+]
+
+LOG_NAME = "log.jsonl"
+CHECKPOINT_NAME = "checkpoint.pth"
+TRUNK_NAME = "trunk.pth"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; the message names the epoch and iteration."""
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` did."""
+
+    out_dir: Path
+    epochs_done: int
+    iterations_done: int
+    finished: bool
+    final_loss: float | None
+    seconds: float
+    log_path: Path
+    checkpoint_path: Path
+    trunk_path: Path | None
+
+
+def read_log(path: str | os.PathLike[str], kind: str | None = None) -> list[dict[str, Any]]:
+    """The records of a run's ``log.jsonl`` (a run directory or the file), optionally of one ``kind``."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / LOG_NAME
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no pretraining log")
+    out = []
+    with open(p, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{p}:{n}: not a JSON record ({e})") from e
+            if kind is None or rec.get("kind") == kind:
+                out.append(rec)
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------------
+def _dist_info() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _amp_dtype(amp: str, device: torch.device, enabled: bool) -> torch.dtype | None:
+    if amp == "off" or (amp == "auto" and not enabled):
+        return None
+    if amp == "bf16":
+        return torch.bfloat16
+    if amp == "fp16":
+        return torch.float16
+    if amp != "auto":
+        raise ValueError(f"amp must be 'auto', 'bf16', 'fp16' or 'off', got {amp!r}")
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu":
+        supported = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or \
+            getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+        return torch.bfloat16 if supported else None
+    return None
+
+
+def _entropy(counts: Tensor) -> float:
+    p = counts.double() / counts.sum().clamp_min(1)
+    p = p[p > 0]
+    return float(-(p * p.log()).sum())
+
+
+class _Meter:
+    """Sums over a logging window or an epoch, all-reduced when read."""
+
+    def __init__(self, num_prototypes: int) -> None:
+        self.k = num_prototypes
+        self.reset()
+
+    def reset(self) -> None:
+        self.loss = 0.0
+        self.entropy = 0.0
+        self.steps = 0
+        self.images = 0
+        self.counts = torch.zeros(self.k, dtype=torch.float64)
+        self.t0 = time.perf_counter()
+
+    def update(self, loss: float, entropy: float, assignments: Tensor, images: int) -> None:
+        self.loss += loss
+        self.entropy += entropy
+        self.steps += 1
+        self.images += images
+        self.counts += torch.bincount(assignments.cpu(), minlength=self.k).double()
+
+    def read(self, world: int) -> dict[str, float]:
+        counts = self.counts.clone()
+        if world > 1:
+            dist.all_reduce(counts)
+        dt = max(time.perf_counter() - self.t0, 1e-9)
+        steps = max(self.steps, 1)
+        return {
+            "loss": self.loss / steps,
+            "code_entropy": self.entropy / steps,
+            "usage_entropy": _entropy(counts),
+            "usage_entropy_max": math.log(self.k),
+            "prototypes_used": int((counts > 0).sum()),
+            "images_per_s": self.images * world / dt,
+        }
+
+
+def _write_record(path: Path, record: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+
+
+def _truncate_log(path: Path, start_epoch: int) -> None:
+    """Keep only the records of epochs before ``start_epoch`` (drop a killed epoch's lines)."""
+    if not path.is_file():
+        return
+    keep = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by the kill
+            if rec.get("epoch", -1) < start_epoch:
+                keep.append(line if line.endswith("\n") else line + "\n")
+    checkpoint.atomic_write_text("".join(keep), path)
+
+
+def _recipe_dict(recipe: recipes.Pretrain) -> dict[str, Any]:
+    return dataclasses.asdict(recipe)
+
+
+def _check_same_recipe(saved: dict[str, Any], recipe: recipes.Pretrain, path: Path) -> None:
+    now = _recipe_dict(recipe)
+    diff = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v
+            and not (isinstance(v, tuple) and tuple(saved.get(k) or ()) == v)}
+    if diff:
+        items = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diff.items())
+        raise ValueError(f"{path}: cannot resume with a different recipe ({items}); "
+                         "use the checkpoint's recipe or another output directory")
+
+
+# ------------------------------------------------------------------------------------------
+# the loop
+# ------------------------------------------------------------------------------------------
+def train(
+    recipe: recipes.Pretrain,
+    dataset: Dataset,  # type: ignore[type-arg]
+    out_dir: str | os.PathLike[str],
+    *,
+    resume: bool = False,
+    device: str | torch.device | None = None,
+    amp: str = "auto",
+    channels_last: bool | None = None,
+    num_workers: int = 0,
+    log_every: int = 10,
+    until_epoch: int | None = None,
+    progress: bool = True,
+    on_iteration: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainResult:
+    """Pretrain a SwAV model with ``recipe`` on ``dataset``.
+
+    Args:
+        recipe: ``recipes.pretrain(profile, **overrides)``. ``batch_size`` is global: each of
+            the W processes takes ``batch_size / W`` images per step.
+        dataset: items are an RGB uint8 image or ``(image, ...)``; its first
+            ``recipe.train_images`` items are used (all when 0).
+        out_dir: run directory (log, checkpoint, exported trunk).
+        resume: continue from ``out_dir/checkpoint.pth``. Without it an existing checkpoint is
+            an error, so a finished run is never overwritten by mistake.
+        device: default CUDA (this process's current device) when available, else CPU.
+        amp: ``"auto"`` (the recipe's ``mixed_precision``: bf16, or fp16 on GPUs without bf16;
+            bf16 on CPUs with AVX512-BF16/AMX), ``"bf16"``, ``"fp16"`` or ``"off"``.
+        channels_last: NHWC memory format (default: on under mixed precision).
+        num_workers: DataLoader worker processes per training process.
+        log_every: iterations between ``"iter"`` log records.
+        until_epoch: stop after this many epochs in total (a later ``resume=True`` continues);
+            None trains all ``recipe.epochs``.
+        progress: show a tqdm bar (rank 0).
+        on_iteration: called after every step with the step's record (for tests and monitors).
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        NonFiniteLossError: the loss became NaN or infinite; the checkpoint of the last
+            finished epoch is intact.
+    """
+    t_start = time.perf_counter()
+    out = Path(out_dir)
+    rank, world = _dist_info()
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    if world > 1:
+        dist.barrier()
+    log_path, ckpt_path, trunk_path = out / LOG_NAME, out / CHECKPOINT_NAME, out / TRUNK_NAME
+    local_ckpt = ckpt_path if rank == 0 else out / f"checkpoint.rank{rank}.pth"
+    if ckpt_path.exists() and not resume:
+        raise FileExistsError(f"{ckpt_path} exists: pass resume=True (--resume) to continue that run, "
+                              "or choose another output directory")
+
+    if device is None:
+        device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+    device = torch.device(device)
+    amp_dtype = _amp_dtype(amp, device, recipe.mixed_precision)
+    if channels_last is None:
+        channels_last = amp_dtype is not None
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    # ---- data
+    if recipe.train_images > 0 and len(dataset) > recipe.train_images:  # type: ignore[arg-type]
+        dataset = Subset(dataset, range(recipe.train_images))
+    multicrop = MultiCrop.from_recipe(recipe)
+    data = MultiCropDataset(dataset, multicrop, seed=recipe.seed, bad_items_path=out / "bad_items.jsonl")
+    sampler = EpochSampler(data, recipe.batch_size, rank, world, seed=recipe.seed)
+    local_bs = sampler.local_batch
+    loader = DataLoader(data, batch_size=local_bs, sampler=sampler, num_workers=num_workers,
+                        drop_last=True, pin_memory=device.type == "cuda",
+                        persistent_workers=False)
+    iters_per_epoch = sampler.batches_per_epoch
+    schedule = recipes.lr_schedule(recipe, iters_per_epoch)
+
+    # ---- model, loss, optimiser
+    torch.manual_seed(recipe.seed)
+    model: nn.Module = SwAVModel.from_recipe(recipe)
+    bn_group = None
+    if world > 1 and recipe.sync_bn:
+        bn_group = bn_process_group(recipe.sync_bn_group_size)
+        model = convert_sync_batchnorm(model, bn_group, device.type)
+    model = model.to(device=device, memory_format=memory_format)
+    criterion = SwAVLoss.from_recipe(recipe).to(device)
+    optimizer = LARS(param_groups(model, recipe.lars_exclude_bias_bn), lr=float(schedule[0]),
+                     momentum=recipe.momentum, weight_decay=recipe.weight_decay,
+                     trust_coefficient=recipe.lars_trust_coefficient)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+
+    # ---- resume
+    start_epoch = 0
+    if resume and ckpt_path.exists():
+        state = checkpoint.load(ckpt_path, map_location=device)
+        _check_same_recipe(state["recipe"], recipe, ckpt_path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        start_epoch = int(state["epoch"])
+        local = state["local"] if rank == 0 else None
+        if rank > 0 and local_ckpt.exists():
+            local = checkpoint.load(local_ckpt, map_location=device)
+        if local is not None and int(local["epoch"]) == start_epoch:
+            criterion.load_state_dict(local["loss"])
+            checkpoint.set_rng_state(local["rng"])
+        elif criterion.local_queue_length > 0:
+            import warnings
+            warnings.warn(f"rank {rank}: no queue saved for epoch {start_epoch}; the queue restarts empty",
+                          RuntimeWarning, stacklevel=2)
+        if rank == 0:
+            _truncate_log(log_path, start_epoch)
+    elif rank == 0 and log_path.exists():
+        log_path.unlink()  # a fresh run (no checkpoint): an old log would mix two runs
+
+    net: nn.Module = model
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    core: SwAVModel = model  # type: ignore[assignment]
+
+    autocast: Callable[[], ContextManager[Any]] = (
+        (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype is not None else nullcontext)
+    last_epoch = recipe.epochs if until_epoch is None else min(until_epoch, recipe.epochs)
+    final_loss: float | None = None
+    window, epoch_meter = _Meter(recipe.num_prototypes), _Meter(recipe.num_prototypes)
+    bar = None
+    if progress and rank == 0 and start_epoch < last_epoch:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=(last_epoch - start_epoch) * iters_per_epoch, desc="SwAV pretraining",
+                   unit="it", dynamic_ncols=True)
+    if rank == 0:
+        _write_record(log_path, {"kind": "start", "epoch": start_epoch, "world_size": world,
+                                 "device": str(device), "amp": str(amp_dtype).replace("torch.", ""),
+                                 "iters_per_epoch": iters_per_epoch, "images": len(data)})
+
+    iteration = start_epoch * iters_per_epoch
+    for epoch in range(start_epoch, last_epoch):
+        net.train()
+        sampler.set_epoch(epoch)
+        criterion.start_epoch(epoch, device)
+        window.reset()
+        epoch_meter.reset()
+        for it, crops in enumerate(loader):
+            iteration = epoch * iters_per_epoch + it
+            lr = float(schedule[iteration])
+            for g in optimizer.param_groups:
+                g["lr"] = lr
+            crops = [c.to(device, non_blocking=True, memory_format=memory_format) for c in crops]
+            core.normalize_prototypes()
+            with autocast():
+                embedding, scores = net(crops)
+            out_step = criterion(embedding.float(), scores.float(), core.prototypes.weight)
+            loss = out_step.loss
+            loss_value = loss.detach().float().reshape(1)
+            if world > 1:
+                dist.all_reduce(loss_value)
+                loss_value /= world
+            value = float(loss_value)
+            if not math.isfinite(value):
+                kept = (f"the checkpoint after epoch {epoch} is intact: {ckpt_path}" if epoch > 0
+                        else "no epoch had finished, so there is no checkpoint")
+                msg = (f"non-finite SwAV loss ({value}) at epoch {epoch}, iteration {it} "
+                       f"(global iteration {iteration}, lr {lr:.4g}); stopping before the update: {kept}")
+                if rank == 0:
+                    _write_record(log_path, {"kind": "error", "epoch": epoch, "iteration": iteration,
+                                             "message": msg})
+                if bar is not None:
+                    bar.close()
+                raise NonFiniteLossError(msg)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if iteration < recipe.freeze_prototypes_iters:
+                core.prototypes.weight.grad = None
+            scaler.step(optimizer)
+            scaler.update()
+
+            entropy = float(out_step.code_entropy)
+            window.update(value, entropy, out_step.assignments, local_bs)
+            epoch_meter.update(value, entropy, out_step.assignments, local_bs)
+            final_loss = value
+            step_record = {"kind": "step", "epoch": epoch, "iteration": iteration, "loss": value, "lr": lr}
+            if on_iteration is not None:
+                on_iteration(step_record)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(epoch=epoch, loss=f"{value:.3f}", lr=f"{lr:.3g}")
+            if (it + 1) % log_every == 0 or it + 1 == iters_per_epoch:
+                stats = window.read(world)
+                if rank == 0:
+                    _write_record(log_path, {"kind": "iter", "epoch": epoch, "iteration": iteration,
+                                             "lr": lr, **stats})
+                window.reset()
+
+        stats = epoch_meter.read(world)
+        # ---- checkpoint (every rank keeps its own queue and RNG state)
+        local_state = {"epoch": epoch + 1, "loss": criterion.state_dict(), "rng": checkpoint.rng_state()}
+        if rank == 0:
+            checkpoint.save({
+                "epoch": epoch + 1,
+                "iteration": (epoch + 1) * iters_per_epoch,
+                "model": core.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict(),
+                "recipe": _recipe_dict(recipe),
+                "world_size": world,
+                "local": local_state,
+            }, ckpt_path)
+            _write_record(log_path, {"kind": "epoch", "epoch": epoch, "iteration": iteration,
+                                     "lr": float(schedule[iteration]), **stats})
+        else:
+            checkpoint.save(local_state, local_ckpt)
+    if bar is not None:
+        bar.close()
+
+    finished = last_epoch >= recipe.epochs
+    exported = None
+    if finished and rank == 0:
+        export_trunk(core, trunk_path)
+        exported = trunk_path
+    if world > 1:
+        dist.barrier()
+    return TrainResult(out_dir=out, epochs_done=last_epoch, iterations_done=last_epoch * iters_per_epoch,
+                       finished=finished, final_loss=final_loss, seconds=time.perf_counter() - t_start,
+                       log_path=log_path, checkpoint_path=ckpt_path, trunk_path=exported)
+
+
+# ------------------------------------------------------------------------------------------
+# the job and the command
+# ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DataSpec:
+    """Where pretraining images come from: generated faces or preprocessed HDF5 shards.
+
+    Attributes:
+        kind: ``"synthetic"`` (``facelib.data.synth.SynthFaces``) or ``"shards"``
+            (``facelib.storage.ShardDataset`` over ``manifest`` and ``root``).
+        manifest: parquet manifest of the shards.
+        root: folder the manifest's shard paths are relative to.
+        synthetic_images: number of synthetic faces (default: the recipe's ``train_images``).
+        synthetic_seed: seed of the synthetic set.
+        synthetic_identities: persons in the synthetic set.
+    """
+
+    kind: str = "synthetic"
+    manifest: str | None = None
+    root: str | None = None
+    synthetic_images: int | None = None
+    synthetic_seed: int = 0
+    synthetic_identities: int = 100
+
+    def build(self, recipe: recipes.Pretrain) -> Dataset:  # type: ignore[type-arg]
+        """The dataset, rendered at ``recipe.input_size`` for synthetic faces."""
+        if self.kind == "synthetic":
+            from ..data.synth import SynthFaces
+            n = self.synthetic_images or recipe.train_images
+            if not n:
+                raise ValueError("synthetic data needs a number of images (train_images or synthetic_images)")
+            return SynthFaces(n, seed=self.synthetic_seed, size=recipe.input_size,
+                              num_identities=self.synthetic_identities)
+        if self.kind == "shards":
+            if not self.manifest or not self.root:
+                raise ValueError("shard data needs --manifest and --root")
+            from ..storage import ShardDataset
+            return ShardDataset(self.manifest, self.root)
+        raise ValueError(f"unknown data kind {self.kind!r}; choose 'synthetic' or 'shards'")
+
+
+@dataclass
+class PretrainJob:
+    """A picklable SwAV pretraining job: ``job()`` trains (resuming), ``job.checkpoint()`` requeues.
+
+    Inside a multi-task job (SLURM, submitit, torchrun) ``__call__`` initialises
+    torch.distributed from the environment with :func:`facelib.dist.init_distributed`.
+    """
+
+    recipe: recipes.Pretrain
+    out_dir: str
+    data: DataSpec = field(default_factory=DataSpec)
+    num_workers: int = 0
+    amp: str = "auto"
+    log_every: int = 10
+    until_epoch: int | None = None
+    resume: bool = True
+    progress: bool = True
+
+    def __call__(self) -> dict[str, Any]:
+        from .. import dist as fdist
+        env = fdist.detect()
+        if env.world_size > 1:
+            fdist.init_distributed()
+        result = train(self.recipe, self.data.build(self.recipe), self.out_dir,
+                       resume=self.resume,
+                       amp=self.amp, num_workers=self.num_workers, log_every=self.log_every,
+                       until_epoch=self.until_epoch, progress=self.progress)
+        return {"out_dir": str(result.out_dir), "epochs_done": result.epochs_done,
+                "finished": result.finished, "final_loss": result.final_loss,
+                "seconds": result.seconds}
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        """submitit's pre-emption hook: resubmit the same job, which resumes from the last epoch."""
+        import submitit
+        return submitit.helpers.DelayedSubmission(dataclasses.replace(self, resume=True))
+
+
+def _parse_overrides(items: list[str]) -> dict[str, Any]:
+    import yaml
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def job_from_args(args: argparse.Namespace) -> PretrainJob:
+    """The :class:`PretrainJob` a ``facelib pretrain`` command line describes."""
+    recipe = recipes.pretrain(args.profile, **_parse_overrides(args.set or []))
+    kind = args.data or ("shards" if args.manifest else "synthetic")
+    out_dir = args.out or f"runs/swav_{args.profile}"
+    return PretrainJob(recipe=recipe, out_dir=str(out_dir),
+                       data=DataSpec(kind=kind, manifest=args.manifest, root=args.root),
+                       num_workers=args.workers, amp=args.amp, log_every=args.log_every,
+                       until_epoch=args.until_epoch, resume=args.resume, progress=not args.no_progress)
+
+
+def _run(args: argparse.Namespace) -> int:
+    job = job_from_args(args)
+    submit = getattr(args, "submit", None)  # the launcher may plug a submission path in here
+    if submit is not None:
+        return int(submit(job, args) or 0)
+    result = job()
+    print(json.dumps(result))
+    return 0
+
+
+def add_cli(subparsers: Any) -> None:
+    """``facelib pretrain``: SwAV pretraining with a named recipe and validated overrides."""
+    p = subparsers.add_parser("pretrain", help="SwAV pretraining (supplement 1.1)",
+                              description="SwAV pretraining with the paper's recipe (supplement 1.1).")
+    p.add_argument("--profile", choices=recipes.PROFILES, default="demo",
+                   help="recipe profile (default demo: CPU, minutes)")
+    p.add_argument("--out", default=None, help="run directory (default runs/swav_<profile>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a recipe field, e.g. --set epochs=3 --set size_crops=[64,32]")
+    p.add_argument("--data", choices=("synthetic", "shards"), default=None,
+                   help="image source (default synthetic, or shards when --manifest is given)")
+    p.add_argument("--manifest", default=None, help="parquet manifest of preprocessed shards")
+    p.add_argument("--root", default=None, help="folder the manifest's shard paths are relative to")
+    p.add_argument("--workers", type=int, default=0, help="data loader workers per process")
+    p.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default="auto",
+                   help="mixed precision (auto: the recipe's, where the hardware supports it)")
+    p.add_argument("--log-every", type=int, default=10, help="iterations between log records")
+    p.add_argument("--until-epoch", type=int, default=None,
+                   help="stop after this many epochs (continue later with --resume)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run)

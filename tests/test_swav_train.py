@@ -1,0 +1,195 @@
+"""The training loop: exact resume, refusal to clobber, NaN stop, log, export, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from facelib import recipes
+from facelib.swav import train as swav_train
+from facelib.swav.data import EpochSampler, MultiCropDataset
+from facelib.swav.model import SwAVModel
+from facelib.swav.train import NonFiniteLossError, read_log, train
+from facelib.swav.transforms import MultiCrop
+
+torch.set_num_threads(1)
+
+TINY = dict(arch="resnet18", batch_size=8, epochs=3, warmup_epochs=1, num_prototypes=12, hidden_mlp=32,
+            feat_dim=16, nmb_crops=(2, 2), size_crops=(32, 16), input_size=40, train_images=0,
+            freeze_prototypes_iters=2, queue_length=16, epoch_queue_starts=1)
+
+
+def _images(n: int = 16, size: int = 40) -> list[np.ndarray]:
+    return [np.random.default_rng(i).integers(0, 256, (size, size, 3), dtype=np.uint8) for i in range(n)]
+
+
+def _run(out, until=None, resume=False, **kw):
+    steps: list[tuple[int, float]] = []
+    result = train(recipes.pretrain("demo", **{**TINY, **kw}), _images(), out, amp="off",
+                   progress=False, log_every=1, until_epoch=until, resume=resume,
+                   on_iteration=lambda r: steps.append((r["iteration"], r["loss"])))
+    return result, steps
+
+
+def _epoch_losses(out) -> list[tuple[int, float, int]]:
+    return [(r["epoch"], r["loss"], r["prototypes_used"]) for r in read_log(out, "epoch")]
+
+
+def test_interrupted_and_resumed_run_reproduces_the_uninterrupted_one(tmp_path) -> None:
+    full, full_steps = _run(tmp_path / "a")
+    assert full.finished and full.epochs_done == 3 and full.iterations_done == 6
+    part, part_steps = _run(tmp_path / "b", until=1)
+    assert not part.finished and part.trunk_path is None
+    rest, rest_steps = _run(tmp_path / "b", resume=True)
+    assert rest.finished
+    assert part_steps + rest_steps == full_steps  # bit-identical losses, queue included
+    assert _epoch_losses(tmp_path / "a") == _epoch_losses(tmp_path / "b")
+    a = torch.load(tmp_path / "a" / "trunk.pth", weights_only=True)
+    b = torch.load(tmp_path / "b" / "trunk.pth", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_log_records_and_exported_trunk(tmp_path) -> None:
+    result, steps = _run(tmp_path, epochs=2)
+    recs = read_log(tmp_path)
+    kinds = [r["kind"] for r in recs]
+    assert kinds[0] == "start" and kinds.count("epoch") == 2 and kinds.count("iter") == 4
+    it = next(r for r in recs if r["kind"] == "iter")
+    for key in ("loss", "lr", "code_entropy", "usage_entropy", "prototypes_used", "images_per_s"):
+        assert key in it
+    sched = recipes.lr_schedule(recipes.pretrain("demo", **{**TINY, "epochs": 2}), 2)
+    assert [r["lr"] for r in recs if r["kind"] == "iter"] == pytest.approx(list(sched))
+    net = torchvision.models.resnet18(weights=None)
+    missing = net.load_state_dict(torch.load(result.trunk_path, weights_only=True), strict=False)
+    assert sorted(missing.missing_keys) == ["fc.bias", "fc.weight"]
+    ck = torch.load(result.checkpoint_path, weights_only=False)
+    assert ck["epoch"] == 2 and ck["iteration"] == 4 and "rng" in ck["local"] and "optimizer" in ck
+
+
+def test_prototypes_stay_frozen_then_move(tmp_path) -> None:
+    seen = []
+    orig = SwAVModel.normalize_prototypes
+
+    def spy(self):
+        seen.append(self.prototypes.weight.detach().clone())
+        orig(self)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(SwAVModel, "normalize_prototypes", spy)
+    try:
+        _run(tmp_path, epochs=2, freeze_prototypes_iters=2)
+    finally:
+        mp.undo()
+    unit = [torch.nn.functional.normalize(w, dim=1) for w in seen]
+    assert torch.allclose(unit[0], unit[1]) and torch.allclose(unit[1], unit[2])  # iterations 0, 1 frozen
+    assert not torch.allclose(unit[2], unit[3])  # iteration 2 updated them
+
+
+def test_refuses_to_overwrite_and_to_resume_another_recipe(tmp_path) -> None:
+    _run(tmp_path, until=1)
+    with pytest.raises(FileExistsError, match="resume"):
+        _run(tmp_path)
+    with pytest.raises(ValueError, match="num_prototypes"):
+        _run(tmp_path, resume=True, num_prototypes=13)
+
+
+def test_non_finite_loss_stops_with_the_iteration(tmp_path, monkeypatch) -> None:
+    calls = {"n": 0}
+    orig = SwAVModel.forward
+
+    def poisoned(self, crops):
+        calls["n"] += 1
+        z, s = orig(self, crops)
+        return (z, s * float("nan")) if calls["n"] == 4 else (z, s)
+
+    monkeypatch.setattr(SwAVModel, "forward", poisoned)
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1, iteration 1 \(global iteration 3"):
+        _run(tmp_path)
+    assert read_log(tmp_path, "error")[0]["iteration"] == 3
+    assert torch.load(tmp_path / "checkpoint.pth", weights_only=False)["epoch"] == 1
+
+
+def test_sampler_splits_every_global_batch_between_ranks() -> None:
+    data = list(range(20))
+    single = EpochSampler(data, 8, seed=3)
+    single.set_epoch(2)
+    halves = []
+    for r in range(2):
+        s = EpochSampler(data, 8, rank=r, world_size=2, seed=3)
+        s.set_epoch(2)
+        halves.append(list(s))
+    merged = [x for b in range(2) for r in range(2) for x in halves[r][b * 4:(b + 1) * 4]]
+    assert merged == list(single) and len(single) == 16
+    single.set_epoch(3)
+    assert list(single) != merged
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        EpochSampler(list(range(5)), 8)
+    with pytest.raises(ValueError, match="divisible"):
+        EpochSampler(data, 8, world_size=3)
+
+
+def test_unreadable_items_are_recorded_and_replaced(tmp_path) -> None:
+    imgs: list = _images(4)
+    imgs[1] = np.zeros((40, 40), np.uint8)  # not RGB
+    ds = MultiCropDataset(imgs, MultiCrop.from_recipe(recipes.pretrain("demo", **TINY)),
+                          bad_items_path=tmp_path / "bad.jsonl")
+    with pytest.warns(RuntimeWarning, match=r"list\[1\]"):
+        crops = ds[(0, 1)]
+    assert len(crops) == 4
+    rec = json.loads((tmp_path / "bad.jsonl").read_text())
+    assert rec["index"] == 1 and "RGB" in rec["error"]
+
+
+def test_cli_runs_the_demo_recipe_on_synthetic_faces(tmp_path, capsys) -> None:
+    from facelib import cli
+    overrides = [f"--set={k}={json.dumps(list(v) if isinstance(v, tuple) else v)}"
+                 for k, v in {**TINY, "epochs": 2, "train_images": 16, "input_size": 40}.items()]
+    code = cli.main(["pretrain", "--profile", "demo", "--out", str(tmp_path), "--amp", "off",
+                     "--no-progress", *overrides])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["finished"] is True
+    assert (tmp_path / "trunk.pth").is_file() and len(read_log(tmp_path, "epoch")) == 2
+
+
+def test_job_is_picklable_and_requeues_itself(tmp_path) -> None:
+    import pickle
+    job = swav_train.PretrainJob(recipes.pretrain("demo", **TINY), str(tmp_path), resume=False)
+    again = pickle.loads(pickle.dumps(job))
+    assert again == job
+    delayed = job.checkpoint()
+    assert delayed.function.resume is True and delayed.function.out_dir == str(tmp_path)
+
+
+@pytest.mark.slow
+def test_cli_killed_mid_run_resumes_to_the_same_result(tmp_path) -> None:
+    """SIGKILL during epoch 2 of the CLI, then --resume: the log equals an uninterrupted run's."""
+    sets = [f"--set={k}={json.dumps(list(v) if isinstance(v, tuple) else v)}"
+            for k, v in {**TINY, "epochs": 4, "train_images": 48, "input_size": 40}.items()]
+    base = [sys.executable, "-m", "facelib.cli", "pretrain", "--amp", "off", "--no-progress",
+            "--log-every", "1", *sets]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(base + ["--out", str(tmp_path / "full")], check=True, env=env, capture_output=True)
+    proc = subprocess.Popen(base + ["--out", str(tmp_path / "killed")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "killed" / "log.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if log.exists() and sum('"epoch": 1' in ln and '"kind": "iter"' in ln for ln in log.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert torch.load(tmp_path / "killed" / "checkpoint.pth", weights_only=False)["epoch"] == 1
+    subprocess.run(base + ["--out", str(tmp_path / "killed"), "--resume"], check=True, env=env,
+                   capture_output=True)
+    strip = lambda recs: [(r["kind"], r["epoch"], r["iteration"], r["loss"]) for r in recs if r["kind"] != "start"]
+    assert strip(read_log(tmp_path / "killed")) == strip(read_log(tmp_path / "full"))
