@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.facelib-installed
 PROFILE ?= demo
 
-.PHONY: book test install browser-deps clean
+.PHONY: book test install browser-deps slurm-deps clean
 
 install: $(STAMP)
 
@@ -27,10 +27,15 @@ browser-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null; \
 	fi
 
+# The cluster tests start a private single-node SLURM (slurm/start.sh) and stop it afterwards;
+# install its Debian packages when missing (apt-get, needs root).
+slurm-deps:
+	@bash slurm/install.sh
+
 book: $(STAMP)
 	$(VENV)/bin/facelib book --profile $(PROFILE)
 
-test: $(STAMP) browser-deps
+test: $(STAMP) browser-deps slurm-deps
 	$(PY) -m pytest -m "slow or not slow" tests
 
 clean:

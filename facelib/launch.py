@@ -531,6 +531,26 @@ def _failed_task(job: Any) -> Any:
     return None
 
 
+def _run_debug(job: Any) -> Any:
+    """Run a debug job now, in this process, under its submission-time environment.
+
+    ``DebugJob.result()`` itself opens ``pdb.post_mortem()`` when the job raises, which would
+    hang a notebook or a test waiting on stdin; here the exception simply propagates.
+    """
+    job._check_not_cancelled()
+    submission = job._submission
+    if submission.done():
+        return submission._result
+    backup = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(job.environ)
+    try:
+        return submission.result()
+    finally:
+        os.environ.clear()
+        os.environ.update(backup)
+
+
 def wait(job: Any, timeout_s: float, poll_s: float = 1.0) -> Any:
     """Wait at most ``timeout_s`` for ``job`` and return its result (a list for multi-task jobs).
 
@@ -540,6 +560,10 @@ def wait(job: Any, timeout_s: float, poll_s: float = 1.0) -> Any:
             time limit without a checkpoint) and it wrote no result.
         submitit.core.utils.FailedJobError: the job raised; the message holds its traceback.
     """
+    from submitit.local.debug import DebugJob
+
+    if isinstance(job, DebugJob):
+        return _run_debug(job)
     deadline = time.monotonic() + timeout_s
     while True:
         if job.done(force_check=True):
