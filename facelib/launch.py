@@ -72,6 +72,7 @@ __all__ = [
     "submit_once",
     "add_cluster_arguments",
     "launch_from_args",
+    "submit_from_cli",
     "add_cli",
 ]
 
@@ -255,7 +256,7 @@ def _layout(num_gpus: int, gpus_per_node: int, where: str) -> tuple[int, int]:
 
 
 def resources(kind: str, profile: str = "paper", on: str | Cluster = "debug",
-              name: str | None = None, **launch_overrides: Any) -> Resources:
+              name: str | None = None, recipe: Any = None, **launch_overrides: Any) -> Resources:
     """The resources of a ``kind`` job (``"pretrain"`` or a task of ``recipes.TASKS``).
 
     Args:
@@ -263,6 +264,7 @@ def resources(kind: str, profile: str = "paper", on: str | Cluster = "debug",
         profile: recipe profile (``"demo"`` or ``"paper"``).
         on: cluster profile name or :class:`Cluster`.
         name: job name (default ``facelib-<kind>``).
+        recipe: the job's own recipe (with overrides) instead of the profile's.
         **launch_overrides: fields of :class:`facelib.recipes.Launch` to override.
 
     Returns:
@@ -275,10 +277,10 @@ def resources(kind: str, profile: str = "paper", on: str | Cluster = "debug",
     clus = cluster(on)
     launch_recipe = recipes.launch(profile, **launch_overrides)
     if kind == "pretrain":
-        rec = recipes.pretrain(profile)
+        rec = recipe if recipe is not None else recipes.pretrain(profile)
         num_gpus, batch, timeout = rec.num_gpus, rec.batch_size, launch_recipe.pretrain_timeout_min
     elif kind in recipes.TASKS:
-        rec = recipes.task(kind, profile)
+        rec = recipe if recipe is not None else recipes.task(kind, profile)
         num_gpus, batch, timeout = rec.num_gpus, rec.batch_size, launch_recipe.finetune_timeout_min
     else:
         raise LaunchError(f"unknown job kind {kind!r}; choose pretrain or one of {', '.join(recipes.TASKS)}")
@@ -455,7 +457,8 @@ def _job_record(job: Any, run: str, clus: Cluster, res: Resources, results_dir: 
 
 
 def submit(fn: Callable[..., Any], *args: Any, run: str, on: str | Cluster, res: Resources,
-           results_root: str | Path = "results", folder: str | Path | None = None) -> Any:
+           results_root: str | Path = "results", folder: str | Path | None = None,
+           results_dir: str | Path | None = None) -> Any:
     """Submit ``fn(*args)`` as run ``run`` and record it in ``<results_root>/jobs.jsonl``.
 
     Args:
@@ -465,16 +468,18 @@ def submit(fn: Callable[..., Any], *args: Any, run: str, on: str | Cluster, res:
         res: resources (see :func:`resources`).
         results_root: where run directories and the registry live.
         folder: submitit folder (logs, pickles); default ``<results_root>/<run>/submitit/%j``.
+        results_dir: where the job writes its results, if not ``<results_root>/<run>``.
 
     Returns:
         The submitit job (``job.job_id``, ``job.paths.stdout``...).
     """
     clus = cluster(on)
     root = Path(results_root)
-    folder = Path(folder) if folder is not None else root / run / "submitit" / "%j"
+    run_dir = Path(results_dir) if results_dir is not None else root / run
+    folder = Path(folder) if folder is not None else run_dir / "submitit" / "%j"
     ex = make_executor(clus, folder, res)
     job = ex.submit(fn, *args)
-    _record(root, _job_record(job, run, clus, res, root / run))
+    _record(root, _job_record(job, run, clus, res, run_dir))
     return job
 
 
@@ -993,42 +998,90 @@ def _parse_sets(items: Sequence[str] | None) -> dict[str, Any]:
     return out
 
 
-def add_cluster_arguments(parser: argparse.ArgumentParser, default_cluster: str | None = None) -> None:
-    """Add ``--cluster``, ``--cluster-set``, ``--results``, ``--dry-run`` and ``--wait``."""
-    parser.add_argument("--cluster", default=default_cluster,
-                        help="cluster profile of slurm/clusters.yaml (debug, local, slurm-local, ...)")
+class _ClusterAction(argparse.Action):
+    """Stores ``--cluster`` and plugs the submission hook into the namespace (``args.submit``)."""
+
+    def __init__(self, *args: Any, submit_hook: Callable[..., int] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.submit_hook = submit_hook
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        if self.submit_hook is not None:
+            namespace.submit = self.submit_hook
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser, default_cluster: str | None = None,
+                          submit_hook: Callable[..., int] | None = None) -> None:
+    """Add ``--cluster``, ``--cluster-set``, ``--results``, ``--dry-run`` and ``--wait``.
+
+    Args:
+        parser: the subcommand's parser.
+        default_cluster: profile used when ``--cluster`` is not given (None: run in-process).
+        submit_hook: set as ``args.submit`` when ``--cluster`` is given; ``facelib pretrain``
+            passes :func:`submit_from_cli`, and its handler calls ``args.submit(job, args)``.
+    """
+    parser.add_argument("--cluster", default=default_cluster, action=_ClusterAction,
+                        submit_hook=submit_hook,
+                        help="cluster profile of slurm/clusters.yaml (debug, local, slurm-local, "
+                             "v100x8, ...; `facelib jobs clusters` lists them)")
     parser.add_argument("--cluster-set", action="append", metavar="KEY=VALUE",
-                        help="override a field of the cluster profile (repeatable)")
-    parser.add_argument("--results", default="results", help="results root (runs and jobs.jsonl)")
+                        help="override a field of the cluster profile, e.g. partition=gpu (repeatable)")
+    parser.add_argument("--results", default="results",
+                        help="results root: the registry jobs.jsonl (default results)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the sbatch parameters and script, submit nothing")
     parser.add_argument("--wait", type=float, default=None, metavar="SECONDS",
                         help="wait at most this long for the result (default: return at once)")
 
 
-def launch_from_args(args: argparse.Namespace, make_job: Callable[[Path], Callable[[], Any]],
-                     kind: str, run: str) -> int:
-    """Plan or submit a ``kind`` job from the arguments of :func:`add_cluster_arguments`.
+def _run_name(run_dir: Path, root: Path) -> str:
+    try:
+        return str(run_dir.absolute().relative_to(root.absolute()))
+    except ValueError:
+        return str(run_dir)
 
-    ``args.profile`` selects the recipes. With ``--dry-run`` prints :meth:`Plan.summary` and
-    returns; otherwise submits ``make_job(<results>/<run>)``, prints the job id and where the
-    results will appear, and waits if ``--wait`` is given.
+
+def launch_from_args(args: argparse.Namespace, job: Callable[[], Any], kind: str,
+                     run_dir: str | Path, recipe: Any = None) -> int:
+    """Plan or submit ``job`` (a ``kind`` job writing to ``run_dir``) from the command line.
+
+    ``args`` comes from a parser with :func:`add_cluster_arguments` and a ``--profile``.
+    With ``--dry-run`` prints :meth:`Plan.summary` (the exact sbatch script) and submits
+    nothing; otherwise submits, prints the job id and where the results will appear, and waits
+    at most ``--wait`` seconds if given.
+
+    Args:
+        recipe: the job's recipe when it differs from the profile's (``--set`` overrides):
+            the resources follow its ``num_gpus`` and ``batch_size``.
     """
-    if not args.cluster:
+    if not getattr(args, "cluster", None):
         raise LaunchError("say where to run: --cluster NAME (see `facelib jobs clusters`)")
     clus = cluster(args.cluster, **_parse_sets(args.cluster_set))
-    res = resources(kind, args.profile, clus)
-    root = Path(args.results)
+    res = resources(kind, args.profile, clus, recipe=recipe)
+    root, run_dir = Path(args.results), Path(run_dir)
+    folder = run_dir / "submitit" / "%j"
     if args.dry_run:
-        print(plan(kind, args.profile, clus, folder=root / run / "submitit" / "%j", res=res).summary())
+        print(plan(kind, args.profile, clus, folder=folder, res=res).summary())
         return 0
-    job = submit(make_job(root / run), run=run, on=clus, res=res, results_root=root)
-    print(f"submitted {kind} as job {job.job_id} on {clus.name}; results in {root / run}; "
-          f"logs in {job.paths.folder}")
-    if args.wait is not None:
-        result = wait(job, args.wait)
-        print(json.dumps(result, default=str, indent=1))
+    run = _run_name(run_dir, root)
+    submitted = submit(job, run=run, on=clus, res=res, results_root=root, folder=folder,
+                       results_dir=run_dir)
+    print(f"submitted {kind} as job {submitted.job_id} on {clus.name}; results in {run_dir}; "
+          f"logs in {submitted.paths.folder}; `facelib jobs status --results {root}` follows it")
+    if args.wait is not None or clus.executor == "debug":  # a debug job runs only when waited on
+        timeout = args.wait if args.wait is not None else float("inf")
+        print(json.dumps(wait(submitted, timeout), default=str, indent=1))
     return 0
+
+
+def submit_from_cli(job: Any, args: argparse.Namespace) -> int:
+    """The ``submit`` hook of ``facelib pretrain``: plan or submit its ``PretrainJob``.
+
+    The job's ``out_dir`` is the run directory and its ``recipe`` sets the resources.
+    """
+    return launch_from_args(args, job, "pretrain", Path(job.out_dir), recipe=getattr(job, "recipe", None))
 
 
 def _cmd_status(args: argparse.Namespace) -> int:

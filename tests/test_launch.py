@@ -141,14 +141,50 @@ def test_launch_from_args_dry_run_submits_nothing(tmp_path: Path, capsys: pytest
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--profile", default="paper")
-    launch.add_cluster_arguments(parser)
+    launch.add_cluster_arguments(parser, submit_hook=launch.submit_from_cli)
+    assert getattr(parser.parse_args([]), "submit", None) is None  # no --cluster: run in-process
     args = parser.parse_args(["--cluster", "v100x8", "--dry-run", "--results", str(tmp_path)])
-    made: list[Path] = []
-    assert launch.launch_from_args(args, lambda d: made.append(d), "pretrain", "pretrain/paper") == 0
-    assert made == [] and not (tmp_path / launch.REGISTRY_NAME).exists()
-    assert "#SBATCH --nodes=8" in capsys.readouterr().out
+    assert args.submit is launch.submit_from_cli
+    ran: list[int] = []
+    job = launch.CountingJob(tmp_path / "run", n_steps=1)
+    job.__call__ = lambda: ran.append(1)  # type: ignore[method-assign]
+    assert launch.launch_from_args(args, job, "pretrain", tmp_path / "run") == 0
+    assert ran == [] and not (tmp_path / launch.REGISTRY_NAME).exists()
+    out = capsys.readouterr().out
+    assert "#SBATCH --nodes=8" in out and "64 images per GPU" in out
+    # The job's own recipe (e.g. with --set overrides) sets the resources.
+    small = recipes.pretrain("paper", num_gpus=16, batch_size=1024)
+    assert launch.launch_from_args(args, job, "pretrain", tmp_path / "run", recipe=small) == 0
+    assert "#SBATCH --nodes=2" in capsys.readouterr().out
     with pytest.raises(launch.LaunchError, match="--cluster"):
-        launch.launch_from_args(parser.parse_args(["--dry-run"]), lambda d: None, "pretrain", "x")
+        launch.launch_from_args(parser.parse_args(["--dry-run"]), job, "pretrain", tmp_path)
+
+
+def test_facelib_pretrain_dry_run_prints_the_paper_layout(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["pretrain", "--profile", "paper", "--cluster", "v100x8", "--dry-run",
+                     "--out", str(tmp_path / "swav"), "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "8 node(s) x 8 GPU(s) = 64 GPUs" in out and "64 images per GPU (global batch 4096)" in out
+    for line in ("#SBATCH --nodes=8", "#SBATCH --gpus-per-node=8", "#SBATCH --ntasks-per-node=8"):
+        assert line in out.splitlines()
+    assert f"{tmp_path / 'swav'}/submitit/%j" in out
+    assert not (tmp_path / launch.REGISTRY_NAME).exists() and not (tmp_path / "swav").exists()
+
+
+def test_launch_from_args_submits_and_records(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--profile", default="demo")
+    launch.add_cluster_arguments(parser)
+    args = parser.parse_args(["--cluster", "debug", "--results", str(tmp_path / "r"), "--wait", "30"])
+    job = launch.CountingJob(tmp_path / "r" / "count", n_steps=3)
+    assert launch.launch_from_args(args, job, "pretrain", tmp_path / "r" / "count") == 0
+    out = capsys.readouterr().out
+    assert "submitted pretrain as job DEBUG_" in out and '"steps": 3' in out
+    [rec] = launch.job_records(tmp_path / "r")
+    assert rec["run"] == "count" and rec["results"] == str((tmp_path / "r" / "count").absolute())
 
 
 # ----------------------------------------------------------------------- jobs and executors

@@ -575,3 +575,6 @@ def add_cli(subparsers: Any) -> None:
                    help="stop after this many epochs (continue later with --resume)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
+    # --cluster NAME [--dry-run]: plan or submit through facelib.launch (sets args.submit).
+    from .. import launch
+    launch.add_cluster_arguments(p, submit_hook=launch.submit_from_cli)
