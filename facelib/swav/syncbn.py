@@ -3,8 +3,8 @@
 Supplement 1.1 trains with Synchronized Batch Normalization; the authors' code synchronises
 within groups of 8 GPUs (``apex.parallel.create_syncbn_process_group(world_size // 8)``).
 ``torch.nn.SyncBatchNorm`` only runs on accelerators, so on CPU (and in the 2-process gloo test)
-:class:`SyncBatchNorm` computes the batch moments with one differentiable all-reduce of
-``[sum x, sum x^2, count]``; its autograd backward all-reduces the gradients of those moments,
+:class:`SyncBatchNorm` computes the batch moments with differentiable all-reduces of ``[sum x, count]`` and then of
+``sum (x - mean)^2``; their autograd backward all-reduces the gradients of those moments,
 which is the exact gradient of BN over the group's whole batch. On CUDA
 :func:`convert_sync_batchnorm` uses PyTorch's fused implementation instead.
 
@@ -13,13 +13,36 @@ Shown in ``notebooks/03_swav_pretraining.py``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.distributed.nn.functional import all_reduce as differentiable_all_reduce
 
-__all__ = ["SyncBatchNorm", "convert_sync_batchnorm", "bn_process_group"]
+__all__ = ["SyncBatchNorm", "convert_sync_batchnorm", "bn_process_group", "all_reduce_sum"]
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over the group; the gradient of a sum over processes is the sum of the gradients."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, group: dist.ProcessGroup | None) -> Tensor:
+        ctx.group = group
+        y = x.clone()
+        dist.all_reduce(y, op=dist.ReduceOp.SUM, group=group)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        g = grad.clone()
+        dist.all_reduce(g, op=dist.ReduceOp.SUM, group=ctx.group)
+        return g, None
+
+
+def all_reduce_sum(x: Tensor, group: dist.ProcessGroup | None = None) -> Tensor:
+    """Differentiable all-reduce (sum) of ``x`` over ``group``."""
+    return _AllReduceSum.apply(x, group)
 
 
 class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
@@ -51,14 +74,14 @@ class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
         c = input.shape[1]
         dims = [0] + list(range(2, input.dim()))
         x = input.float()
-        count = x.new_tensor([x.numel() / c])
-        local = torch.cat([x.sum(dims), (x * x).sum(dims), count])
-        total = differentiable_all_reduce(local, op=dist.ReduceOp.SUM, group=self.process_group)
+        shape = [1, c] + [1] * (input.dim() - 2)
+        # Two passes (mean, then squared deviations), as accurate as BatchNorm's own moments.
+        total = all_reduce_sum(torch.cat([x.sum(dims), x.new_tensor([x.numel() / c])]), self.process_group)
         n = total[-1]
         mean = total[:c] / n
-        var = (total[c:2 * c] / n - mean * mean).clamp_min(0.0)
-        shape = [1, c] + [1] * (input.dim() - 2)
-        y = (x - mean.view(shape)) * torch.rsqrt(var + self.eps).view(shape)
+        xc = x - mean.view(shape)
+        var = all_reduce_sum((xc * xc).sum(dims), self.process_group) / n
+        y = xc * torch.rsqrt(var + self.eps).view(shape)
         if self.affine:
             y = y * self.weight.view(shape) + self.bias.view(shape)
         if self.track_running_stats and self.running_mean is not None and self.running_var is not None:
