@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "facelib.launch",
     "facelib.faces.preprocess",
     "facelib.swav.train",
+    "facelib.data.cli",
 )
 
 

@@ -365,6 +365,9 @@ class Datasets:
     w300lp_yaw_range_deg: tuple[int, int] = _p((-90, 90), "2")
     flickr_face_faces: int = _p(1_793_119, "3", note="printed 1.793.119")
     flickr_tags: int = _p(100, "3")
+    curation_seed: int = _p(
+        0, "2", "convention", "seed of the random 1M draw of Small VGG-Face (not given in the paper)"
+    )
 
 
 # --------------------------------------------------------------------------------------------
