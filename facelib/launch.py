@@ -1112,8 +1112,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 def _cmd_probe(args: argparse.Namespace) -> int:
     clus = cluster(args.cluster, **_parse_sets(args.cluster_set))
     res = cpu_resources("facelib-probe", tasks=args.tasks)
-    if args.gpus:
+    if args.gpus:  # one task per GPU, as the training jobs run
         res = dataclasses.replace(res, gpus_per_node=args.gpus, tasks_per_node=args.gpus)
+    res = dataclasses.replace(res, nodes=args.nodes)
     run = f"probe/{datetime.datetime.now():%Y%m%d-%H%M%S}"
     job = submit(ProbeJob(Path(args.results) / run), run=run, on=clus, res=res, results_root=args.results)
     print(f"probe job {job.job_id} on {clus.name}: {res.num_tasks} task(s)")
@@ -1147,7 +1148,8 @@ def add_cli(subparsers: Any) -> None:
     pr = sub.add_parser("probe", help="submit a job that checks torch.distributed across its tasks")
     pr.add_argument("--cluster", required=True)
     pr.add_argument("--cluster-set", action="append", metavar="KEY=VALUE")
-    pr.add_argument("--tasks", type=int, default=2)
+    pr.add_argument("--nodes", type=int, default=1)
+    pr.add_argument("--tasks", type=int, default=2, help="tasks per node (without --gpus)")
     pr.add_argument("--gpus", type=int, default=0, help="GPUs per node (one task each)")
     pr.add_argument("--timeout", type=float, default=300.0)
     pr.add_argument("--results", default="results")

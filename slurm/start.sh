@@ -16,7 +16,7 @@
 #   SLURM_LOCAL_GPUS        fake GPUs (symlinks to /dev/null) the node advertises (default 4)
 #   SLURM_LOCAL_ACCOUNTING  1 (default) starts mariadb + slurmdbd; 0 skips them (no sacct)
 #   SLURM_LOCAL_TIMEOUT     seconds to wait for each daemon (default 60)
-# Every value measured and every pitfall behind these choices: ../shared/notes/local-slurm.md.
+# Measured timings and the reasons behind these settings: slurm/README.md.
 set -euo pipefail
 
 ROOT=${SLURM_LOCAL_ROOT:-/tmp/facelib-slurm}

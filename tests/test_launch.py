@@ -410,3 +410,15 @@ def test_init_distributed_single_process_gloo(monkeypatch: pytest.MonkeyPatch) -
         assert os.environ["MASTER_ADDR"] == "127.0.0.1"
     finally:
         dist.destroy()
+
+
+def test_jobs_probe_cli_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("MASTER_PORT", "MASTER_ADDR", "RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(key, raising=False)
+    assert cli.main(["jobs", "probe", "--cluster", "debug", "--tasks", "1",
+                     "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "rank 0/1" in out and "backend gloo" in out and out.rstrip().endswith("OK")
+    [probe] = list(tmp_path.glob("probe/*/probe.json"))
+    assert json.loads(probe.read_text())["sum"] == 1.0
