@@ -1,0 +1,69 @@
+"""Action unit intensity estimation: a regression head for 12 DISFA AUs (5 for BP4D) (supplement 1.2).
+
+Head: global average pooling and one linear layer to ``recipe.num_aus`` intensities (0-5
+scale), trained with the mean squared error (the supplement gives no loss: ``recipe.loss``).
+Augmentation as for landmarks (rotation, scale, flip; AU labels do not change under a mirror)
+plus Gaussian blur (kernel 5-10 px, p 0.4) and colour jitter. Metrics: ICC(3,1) per AU and
+their mean (Tables 1 and 2), MAE.
+
+Shown in ``notebooks/06_au_intensity.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from facelib import metrics
+from facelib.tasks.base import Task
+
+__all__ = ["DISFA_AUS", "PooledLinear", "AUTask"]
+
+#: The 12 DISFA action units, in the order of ``labels["au"]`` and of Table 1.
+DISFA_AUS: tuple[int, ...] = (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)
+
+
+class PooledLinear(nn.Module):
+    """Global average pooling and a linear layer: (B, C, s, s) -> (B, out)."""
+
+    def __init__(self, channels: int, out: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(channels, out)
+
+    def forward(self, feat: Tensor) -> Tensor:
+        return self.fc(feat.mean(dim=(2, 3)))
+
+
+class AUTask(Task):
+    """AU intensity (``recipes.AUIntensity``)."""
+
+    name = "au"
+
+    def targets(self, labels: dict[str, Any], m: np.ndarray, flipped: bool) -> dict[str, np.ndarray]:
+        au = np.asarray(labels["au"], np.float32)
+        if au.shape != (self.recipe.num_aus,):
+            raise ValueError(f"labels have {au.shape} AU intensities, the recipe expects {self.recipe.num_aus}")
+        return {"au": au}
+
+    def build_head(self, channels: int, side: int) -> nn.Module:
+        return PooledLinear(channels, self.recipe.num_aus)
+
+    def loss(self, model: nn.Module, out: Tensor, target: dict[str, Tensor]) -> Tensor:
+        return F.mse_loss(out, target["au"])
+
+    def predict(self, out: Tensor) -> dict[str, np.ndarray]:
+        return {"au": out.detach().float().cpu().numpy()}
+
+    def evaluate(self, pred: dict[str, np.ndarray],
+                 target: dict[str, np.ndarray]) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        icc = np.atleast_1d(metrics.icc31(pred["au"], target["au"]))
+        mae = np.atleast_1d(metrics.mae(pred["au"], target["au"]))
+        names = DISFA_AUS if len(icc) == len(DISFA_AUS) else tuple(range(1, len(icc) + 1))
+        flat = {"icc_mean": float(np.nanmean(icc)) if np.isfinite(icc).any() else float("nan"),
+                "mae_mean": float(mae.mean())}
+        flat.update({f"icc_au{a}": float(v) for a, v in zip(names, icc)})
+        flat.update({f"mae_au{a}": float(v) for a, v in zip(names, mae)})
+        return flat, {"icc": icc, "mae": mae}

@@ -1,0 +1,98 @@
+"""Backbone initialisations of the fine-tuning study and the model a task trains (supplement 1.2).
+
+Four initialisations (:data:`INITS`):
+
+* ``random``: a torchvision ResNet at its default random initialisation (seeded);
+* ``imagenet``: torchvision's supervised ImageNet weights, read from a local file (nothing is
+  downloaded: a missing file is an error that says where to put it);
+* ``authors``: the authors' released SwAV checkpoints (``flr_r50_vgg_face.pth``, keys
+  ``module.base_net.*``);
+* ``ours``: a trunk exported by our own pretraining (``facelib.swav.train``'s ``trunk.pth``) or
+  any checkpoint of :func:`facelib.swav.model.load_trunk`.
+
+Every file goes through :func:`facelib.swav.model.load_trunk`, which recognises the layout and
+fails on a missing or misshapen trunk weight. Used by :mod:`facelib.tasks.finetune`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+import torchvision
+from torch import Tensor, nn
+
+from facelib.swav import model as swav_model
+
+__all__ = ["INITS", "InitError", "build_trunk", "FaceModel", "feature_shape"]
+
+INITS: tuple[str, ...] = ("random", "imagenet", "authors", "ours")
+
+
+class InitError(ValueError):
+    """An initialisation is unknown, or its weights file is missing or does not fit."""
+
+
+def build_trunk(arch: str, init: str, path: str | os.PathLike[str] | None = None, seed: int = 0,
+                trusted: bool = False) -> tuple[nn.Module, dict[str, Any]]:
+    """A torchvision ResNet ``arch`` initialised by ``init``.
+
+    Args:
+        arch: torchvision ResNet name (``recipes.pretrain(profile).arch``).
+        init: one of :data:`INITS`.
+        path: the weights file for every ``init`` but ``random``.
+        seed: seeds the random initialisation (and the ``fc`` left random by the others).
+        trusted: allow pickled objects other than tensors in ``path`` (files you trust only).
+
+    Returns:
+        (network, info) with info ``{"init", "path", "layout"}`` for ``run.json``.
+    """
+    if init not in INITS:
+        raise InitError(f"unknown initialisation {init!r}; choose one of {', '.join(INITS)}")
+    torch.manual_seed(seed)
+    if init == "random":
+        if path is not None:
+            raise InitError("init 'random' takes no weights file (got --init-path)")
+        return torchvision.models.get_model(arch, weights=None), {"init": init, "path": None, "layout": None}
+    if path is None:
+        hint = (f"torchvision's {arch} ImageNet state dict (e.g. the file torchvision caches under "
+                "~/.cache/torch/hub/checkpoints/)" if init == "imagenet" else "a SwAV checkpoint")
+        raise InitError(f"init {init!r} needs a local weights file: pass init_path / --init-path to {hint}; "
+                        "nothing is downloaded")
+    p = Path(path)
+    if not p.is_file():
+        raise InitError(f"init {init!r}: weights file {p} does not exist (nothing is downloaded)")
+    sd = swav_model.read_state_dict(p, trusted=trusted)
+    _, _, layout = swav_model.convert_state_dict(sd)
+    try:
+        net = swav_model.load_trunk(arch, sd)
+    except (ValueError, RuntimeError) as e:  # RuntimeError: load_state_dict's size mismatches
+        raise InitError(f"init {init!r}: {p} does not fit {arch}: {str(e)[:500]}") from e
+    return net, {"init": init, "path": str(p), "layout": layout}
+
+
+def feature_shape(trunk: nn.Module, input_size: int) -> tuple[int, int]:
+    """(channels, side) of the last ResNet stage for a square input of ``input_size``."""
+    channels = trunk.fc.in_features if isinstance(trunk.fc, nn.Linear) else trunk.num_features
+    side = input_size
+    for _ in range(5):  # stem stride 4, then layers 2-4 halve: 32 in total, ceil at each step
+        side = (side + 1) // 2
+    return int(channels), int(side)
+
+
+class FaceModel(nn.Module):
+    """A ResNet trunk (conv1 ... layer4, no pooling) followed by a task head.
+
+    ``forward(x)``: (B, 3, S, S) -> the head's output for the (B, C, S/32, S/32) feature map.
+    """
+
+    def __init__(self, trunk: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.trunk = nn.Sequential(trunk.conv1, trunk.bn1, trunk.relu, trunk.maxpool,
+                                   trunk.layer1, trunk.layer2, trunk.layer3, trunk.layer4)
+        self.head = head
+
+    def forward(self, x: Tensor) -> Any:
+        return self.head(self.trunk(x))

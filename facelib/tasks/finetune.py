@@ -1,0 +1,445 @@
+"""The fine-tuning loop shared by the five tasks, with exact resume (supplement 1.2 and 1.3).
+
+:func:`finetune` trains one (task, data regime, initialisation) run and evaluates it. It writes
+to ``results/<run>/``:
+
+* ``run.json``: task, regime, initialisation (file and detected layout), profile, data, sizes;
+* ``recipe.json``: the resolved task recipe and the shared conventions;
+* ``log.jsonl``: one JSON record per iteration (``kind: "iter"``) and per epoch
+  (``kind: "epoch"``: mean loss, samples/s of the input pipeline and of the training step);
+* ``checkpoint.pth``: written atomically after every epoch (model, optimiser, epoch);
+* ``metrics.json`` (flat ``name: number``, read by :func:`facelib.results.collect`) and
+  ``eval.npz`` (per-image errors, CED and ROC curves) once training is over.
+
+Exact resume: the order of the training images in epoch ``e`` comes from a generator seeded by
+``(seed, e)`` and each sample's augmentation from ``(seed, e, index)``, never from global
+state, so a run killed at any point and restarted with ``resume=True`` continues from its last
+checkpoint and ends with the same weights and metrics as an uninterrupted one (on the same
+machine and thread count). The optimiser comes from the recipe (SGD with momentum or Adam with
+its betas) at the printed constant learning rate (``recipes.Finetune.lr_schedule``).
+
+The training subset of a regime is :func:`facelib.data.sampling.draw_order`'s fixed, nested,
+label-agnostic prefix (with the 1/4-of-identities rule for recognition). Command line:
+``facelib finetune TASK --init ... --regime ...``. Shown in ``notebooks/04_face_recognition.py``
+... ``08_3d_reconstruction.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from facelib import checkpoint, recipes
+from facelib.data import sampling
+from facelib.tasks import backbone as B
+from facelib.tasks.au import AUTask
+from facelib.tasks.base import Task
+from facelib.tasks.emotion import EmotionTask
+from facelib.tasks.landmarks import LandmarksTask
+from facelib.tasks.recognition import RecognitionTask
+from facelib.tasks.recon3d import Recon3DTask
+
+__all__ = [
+    "TASK_CLASSES",
+    "DataSpec",
+    "FinetuneError",
+    "NonFiniteLossError",
+    "make_task",
+    "training_subset",
+    "finetune",
+    "FinetuneJob",
+    "read_log",
+    "run_name",
+    "add_cli",
+]
+
+TASK_CLASSES: dict[str, type[Task]] = {
+    "recognition": RecognitionTask,
+    "landmarks": LandmarksTask,
+    "au": AUTask,
+    "emotion": EmotionTask,
+    "recon3d": Recon3DTask,
+}
+CHECKPOINT = "checkpoint.pth"
+LOG = "log.jsonl"
+
+
+class FinetuneError(RuntimeError):
+    """A run cannot start or continue (existing run without ``resume``, changed settings)."""
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; the checkpoint of the last finished epoch is intact."""
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where a task's labelled faces come from.
+
+    ``kind="synthetic"``: :class:`facelib.data.synth.SynthFaces` rendered at ``size``; the test
+    set uses ``test_seed``, so its persons are not the training persons (held-out identities
+    for recognition). ``n_train`` / ``n_test`` images, ``num_identities`` persons per set.
+    """
+
+    kind: str = "synthetic"
+    n_train: int = 300
+    n_test: int = 100
+    size: int = 96
+    num_identities: int = 20
+    seed: int = 0
+    test_seed: int = 1
+
+    def build(self) -> tuple[Any, Any]:
+        """(train, test) datasets whose items are ``(image, labels)``."""
+        if self.kind != "synthetic":
+            raise ValueError(f"unknown data kind {self.kind!r}: only 'synthetic' is wired so far "
+                             "(the real readers live in facelib.data.readers)")
+        from facelib.data.synth import SynthFaces
+        return (SynthFaces(self.n_train, self.seed, self.size, self.num_identities),
+                SynthFaces(self.n_test, self.test_seed, self.size, self.num_identities))
+
+    def identities(self, split: str = "train") -> np.ndarray:
+        """Identity of each image of a synthetic split (item ``i`` shows person ``i % num_identities``)."""
+        n = self.n_train if split == "train" else self.n_test
+        return np.arange(n) % self.num_identities
+
+
+def run_name(task: str, init: str, regime: float) -> str:
+    """``task/init/<pct>pct``, as :class:`facelib.launch.GridPoint` names runs."""
+    return f"{task}/{init}/{f'{regime * 100:g}'.replace('.', 'p')}pct"
+
+
+def make_task(name: str, profile: str = "demo", overrides: dict[str, Any] | None = None,
+              num_classes: int = 0) -> Task:
+    """The :class:`Task` of ``name`` with the recipe of ``profile`` (+ validated ``overrides``)."""
+    if name not in TASK_CLASSES:
+        raise FinetuneError(f"unknown task {name!r}; choose one of {', '.join(TASK_CLASSES)}")
+    recipe = recipes.task(name, profile, **(overrides or {}))
+    pre = recipes.pretrain(profile)
+    kwargs: dict[str, Any] = {"num_classes": num_classes} if name == "recognition" else {}
+    return TASK_CLASSES[name](recipe, recipes.finetune(profile), pre.mean, pre.std, **kwargs)
+
+
+def training_subset(task: str, data: DataSpec, regime: float) -> np.ndarray:
+    """Indices of the training images of ``regime``: a prefix of the fixed permutation (1.3)."""
+    s = recipes.sampling()
+    ids = data.identities("train") if task == "recognition" else None
+    try:
+        order = sampling.draw_order(data.n_train, s.seed, ids, rule_regime=s.recognition_identity_rule_regime,
+                                    min_identity_fraction=s.recognition_min_identity_fraction)
+    except ValueError:
+        # A set too small for the 2 % identity rule: larger regimes still have their plain
+        # prefixes (the rule only concerns the 2 % subset); smaller ones are refused.
+        if regime <= s.recognition_identity_rule_regime:
+            raise
+        order = sampling.draw_order(data.n_train, s.seed)
+    k = sampling.regime_sizes(data.n_train, [regime])[float(regime)]
+    return np.sort(order[:k])
+
+
+class _Samples(torch.utils.data.Dataset):
+    """Prepared samples of one epoch: item ``j`` is image ``indices[j]`` augmented with seed (seed, epoch, index)."""
+
+    def __init__(self, data: Any, task: Task, indices: np.ndarray, seed: int, epoch: int | None) -> None:
+        self.data, self.task, self.indices, self.seed, self.epoch = data, task, indices, seed, epoch
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, j: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        i = int(self.indices[j])
+        image, labels = self.data[i]
+        rng = None if self.epoch is None else np.random.default_rng([self.seed, self.epoch, i])
+        x, target, _ = self.task.prepare(image, labels, rng)
+        return x, target
+
+
+def _batches(n: int, batch_size: int) -> list[list[int]]:
+    """Consecutive batches; a last batch of one sample joins the previous one (BatchNorm needs 2)."""
+    out = [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
+    if len(out) > 1 and len(out[-1]) == 1:
+        out[-2] += out.pop()
+    return out
+
+
+def _loader(ds: _Samples, batch_size: int, num_workers: int) -> torch.utils.data.DataLoader:
+    return torch.utils.data.DataLoader(ds, batch_sampler=_batches(len(ds), batch_size),
+                                       num_workers=num_workers)
+
+
+def _optimizer(recipe: Any, params: Iterator[nn.Parameter]) -> torch.optim.Optimizer:
+    if recipe.optimizer == "SGD":
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
+                               weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "Adam":
+        return torch.optim.Adam(params, lr=recipe.lr, betas=tuple(recipe.betas),
+                                weight_decay=recipe.weight_decay)
+    raise FinetuneError(f"unknown optimizer {recipe.optimizer!r} in the {recipe.name} recipe")
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        return None if not math.isfinite(float(obj)) else float(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def _write_json(obj: Any, path: Path) -> None:
+    checkpoint.atomic_write_text(json.dumps(_json_safe(obj), indent=1, sort_keys=False) + "\n", path)
+
+
+def read_log(run_dir: str | os.PathLike[str], kind: str | None = None) -> list[dict[str, Any]]:
+    """The records of ``run_dir/log.jsonl`` (optionally only ``kind`` "iter" or "epoch")."""
+    path = Path(run_dir) / LOG
+    if not path.exists():
+        return []
+    recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in recs if kind is None or r.get("kind") == kind]
+
+
+def _truncate_log(path: Path, start_epoch: int) -> None:
+    """Drop records of epochs >= ``start_epoch`` (written after the checkpoint we resume from)."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("epoch", -1) < start_epoch]
+    checkpoint.atomic_write_text("".join(line + "\n" for line in keep), path)
+
+
+def _collate_targets(batch: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {k: np.stack([np.asarray(b[k]) for b in batch]) for k in batch[0]}
+
+
+def _evaluate(model: nn.Module, task: Task, test: Any, batch_size: int,
+              num_workers: int) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    model.eval()
+    preds: list[dict[str, np.ndarray]] = []
+    targets: list[dict[str, Tensor]] = []
+    loader = _loader(_Samples(test, task, np.arange(len(test)), 0, None), batch_size, num_workers)
+    with torch.no_grad():
+        for x, target in loader:
+            preds.append(task.predict(model(x)))
+            targets.append({k: v.numpy() for k, v in target.items()})
+    pred = {k: np.concatenate([p[k] for p in preds]) for k in preds[0]}
+    tgt = {k: np.concatenate([t[k] for t in targets]) for k in targets[0]}
+    return task.evaluate(pred, tgt)
+
+
+def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = "demo",
+             init: str = "random", init_path: str | os.PathLike[str] | None = None,
+             regime: float = 1.0, data: DataSpec | None = None,
+             overrides: dict[str, Any] | None = None, resume: bool = False,
+             until_epoch: int | None = None, num_workers: int = 0, progress: bool = True,
+             trusted: bool = False, log_every: int = 1) -> dict[str, Any] | None:
+    """Fine-tune ``task_name`` from ``init`` on the ``regime`` subset, then evaluate.
+
+    Args:
+        task_name: one of :data:`TASK_CLASSES`.
+        run_dir: ``results/<run>/`` (see :func:`run_name`).
+        profile: recipe profile (``demo`` or ``paper``); the backbone is that profile's
+            pretraining ``arch``.
+        init, init_path: initialisation (:data:`facelib.tasks.backbone.INITS`) and its file.
+        regime: fraction of the training labels (1.0, 0.1, 0.02, 0.01 ...).
+        data: where the faces come from (default :class:`DataSpec`).
+        overrides: validated recipe overrides (e.g. ``{"epochs": 2}``).
+        resume: continue from ``run_dir/checkpoint.pth``; without it an existing run is an
+            error. A finished run (``metrics.json`` present) returns its metrics.
+        until_epoch: stop after this many epochs in total (a later ``resume=True`` continues).
+        num_workers: DataLoader workers for the input pipeline.
+        progress: tqdm bar over epochs.
+        trusted: allow non-tensor objects in ``init_path``.
+        log_every: iterations between ``iter`` log records.
+
+    Returns:
+        The metrics, or ``None`` when stopped by ``until_epoch`` before the last epoch.
+    """
+    data = data or DataSpec()
+    out = Path(run_dir)
+    ckpt_path, log_path, metrics_path = out / CHECKPOINT, out / LOG, out / "metrics.json"
+    if metrics_path.exists() and resume:
+        return json.loads(metrics_path.read_text())
+    if (ckpt_path.exists() or metrics_path.exists()) and not resume:
+        raise FinetuneError(f"{out} already holds a run: pass resume=True (--resume) to continue it, "
+                            "or choose another run directory")
+    train_ds, test_ds = data.build()
+    subset = training_subset(task_name, data, regime)
+    num_classes = int(data.num_identities) if task_name == "recognition" else 0
+    task = make_task(task_name, profile, overrides, num_classes=num_classes)
+    recipe, common = task.recipe, task.common
+    arch = recipes.pretrain(profile).arch
+    trunk, init_info = B.build_trunk(arch, init, init_path, seed=common.seed, trusted=trusted)
+    channels, side = B.feature_shape(trunk, task.input_size)
+    torch.manual_seed(common.seed)
+    model = B.FaceModel(trunk, task.build_head(channels, side))
+    opt = _optimizer(recipe, model.parameters())
+
+    recipe_record = {"task": dataclasses.asdict(recipe), "finetune": dataclasses.asdict(common)}
+    info = {"task": task_name, "init": init, "init_path": init_info["path"], "init_layout": init_info["layout"],
+            "regime": float(regime), "regime_name": sampling.regime_name(regime), "profile": profile,
+            "arch": arch, "n_train": int(len(subset)), "n_test": len(test_ds),
+            "data": dataclasses.asdict(data), "epochs": recipe.epochs, "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "host": platform.node()}
+    start_epoch = 0
+    if ckpt_path.exists():
+        state = checkpoint.load(ckpt_path, trusted=True)
+        saved = json.loads((out / "recipe.json").read_text()) if (out / "recipe.json").exists() else None
+        if saved is not None and _json_safe(recipe_record) != saved:
+            raise FinetuneError(f"{out}: the recipe differs from the one the run started with "
+                                f"({out / 'recipe.json'}); start a new run directory")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start_epoch = int(state["epoch"])
+        _truncate_log(log_path, start_epoch)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_json(recipe_record, out / "recipe.json")
+        log_path.unlink(missing_ok=True)
+    _write_json({**info, "status": "running"}, out / "run.json")
+
+    stop = recipe.epochs if until_epoch is None else min(recipe.epochs, until_epoch)
+    bar = tqdm(range(start_epoch, stop), desc=f"{task_name}/{init}/{sampling.regime_name(regime)}",
+               disable=not progress, leave=False)
+    it = start_epoch * len(_batches(len(subset), recipe.batch_size))
+    for epoch in bar:
+        model.train()
+        order = np.random.default_rng([common.seed, epoch]).permutation(subset)
+        loader = _loader(_Samples(train_ds, task, order, common.seed, epoch), recipe.batch_size, num_workers)
+        t_epoch, t_data, t_step, n_seen, losses = time.perf_counter(), 0.0, 0.0, 0, []
+        t0 = time.perf_counter()
+        with log_path.open("a") as log:
+            for x, target in loader:
+                t1 = time.perf_counter()
+                out_ = model(x)
+                loss = task.loss(model, out_, target)
+                if not torch.isfinite(loss):
+                    raise NonFiniteLossError(f"{out}: loss {loss.item()} at epoch {epoch}, iteration {it}; "
+                                             f"the checkpoint of epoch {epoch} is intact")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                t2 = time.perf_counter()
+                t_data, t_step = t_data + (t1 - t0), t_step + (t2 - t1)
+                n_seen += len(x)
+                losses.append(float(loss.item()))
+                if it % log_every == 0:
+                    log.write(json.dumps({"kind": "iter", "epoch": epoch, "iter": it, "loss": losses[-1],
+                                          "lr": opt.param_groups[0]["lr"]}) + "\n")
+                it += 1
+                t0 = time.perf_counter()
+            rec = {"kind": "epoch", "epoch": epoch, "loss": float(np.mean(losses)), "images": n_seen,
+                   "seconds": time.perf_counter() - t_epoch,
+                   "data_samples_per_s": n_seen / max(t_data, 1e-9),
+                   "step_samples_per_s": n_seen / max(t_step, 1e-9)}
+            log.write(json.dumps(rec) + "\n")
+        bar.set_postfix(loss=f"{rec['loss']:.4f}")
+        checkpoint.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
+                         "task": task_name}, ckpt_path)
+    if stop < recipe.epochs:
+        return None
+
+    metrics_flat, arrays = _evaluate(model, task, test_ds, recipe.batch_size, num_workers)
+    tmp = out / ".eval.tmp.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, out / "eval.npz")
+    _write_json(metrics_flat, metrics_path)
+    _write_json({**info, "status": "finished"}, out / "run.json")
+    return json.loads(metrics_path.read_text())
+
+
+@dataclass
+class FinetuneJob:
+    """A picklable fine-tuning run for :mod:`facelib.launch`: ``job()`` trains (resuming).
+
+    ``checkpoint()`` is submitit's pre-emption hook: it resubmits the same job, which resumes
+    from the last finished epoch.
+    """
+
+    task: str
+    run_dir: str
+    profile: str = "paper"
+    init: str = "random"
+    init_path: str | None = None
+    regime: float = 1.0
+    data: DataSpec = field(default_factory=DataSpec)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    num_workers: int = 0
+
+    def __call__(self) -> dict[str, Any] | None:
+        return finetune(self.task, self.run_dir, profile=self.profile, init=self.init,
+                        init_path=self.init_path, regime=self.regime, data=self.data,
+                        overrides=self.overrides, resume=True, num_workers=self.num_workers,
+                        progress=False)
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        import submitit
+        return submitit.helpers.DelayedSubmission(dataclasses.replace(self))
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+def _parse_sets(items: Sequence[str] | None) -> dict[str, Any]:
+    import yaml
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise FinetuneError(f"--set expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _run(args: argparse.Namespace) -> int:
+    data = DataSpec(n_train=args.n_train, n_test=args.n_test, size=args.size,
+                    num_identities=args.identities, seed=args.seed)
+    run_dir = args.run_dir or str(Path(args.results) / run_name(args.task, args.init, args.regime))
+    metrics_ = finetune(args.task, run_dir, profile=args.profile, init=args.init, init_path=args.init_path,
+                        regime=args.regime, data=data, overrides=_parse_sets(args.set), resume=args.resume,
+                        until_epoch=args.until_epoch, num_workers=args.workers, trusted=args.trusted)
+    if metrics_ is None:
+        print(f"stopped after epoch {args.until_epoch}; continue with --resume ({run_dir})")
+    else:
+        print(json.dumps(metrics_, indent=1))
+    return 0
+
+
+def add_cli(subparsers: Any) -> None:
+    """``facelib finetune TASK --init ... --regime ...``."""
+    p = subparsers.add_parser("finetune", help="fine-tune a backbone on a downstream task (supplement 1.2)",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("task", choices=sorted(TASK_CLASSES))
+    p.add_argument("--init", choices=B.INITS, default="random", help="backbone initialisation")
+    p.add_argument("--init-path", default=None, help="weights file for imagenet/authors/ours (local; nothing downloads)")
+    p.add_argument("--regime", type=float, default=1.0, help="fraction of the training labels (e.g. 0.1)")
+    p.add_argument("--profile", choices=recipes.PROFILES, default="demo")
+    p.add_argument("--results", default="results", help="results root; the run goes to RESULTS/<task>/<init>/<pct>pct")
+    p.add_argument("--run-dir", default=None, help="explicit run directory (overrides --results)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue the run in the run directory")
+    p.add_argument("--until-epoch", type=int, default=None, help="stop after this many epochs")
+    p.add_argument("--n-train", type=int, default=300, help="synthetic training faces")
+    p.add_argument("--n-test", type=int, default=100, help="synthetic test faces (other persons)")
+    p.add_argument("--size", type=int, default=96, help="side of the rendered synthetic faces")
+    p.add_argument("--identities", type=int, default=20, help="persons per synthetic set")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic training set")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader workers")
+    p.add_argument("--trusted", action="store_true", help="allow pickled objects in --init-path")
+    p.set_defaults(func=_run)

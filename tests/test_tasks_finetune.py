@@ -1,0 +1,110 @@
+"""The shared fine-tuning loop: run directory, exact resume, initialisations, subsets, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from facelib import checkpoint, cli
+from facelib.swav import model as swav_model
+from facelib.tasks import backbone as B
+from facelib.tasks import finetune as FT
+
+torch.set_num_threads(1)
+
+TINY = FT.DataSpec(n_train=12, n_test=10, size=64, num_identities=4)
+
+
+def _state(run_dir):
+    return checkpoint.load(run_dir / FT.CHECKPOINT)["model"]
+
+
+def test_killed_run_resumes_to_the_same_metrics(tmp_path):
+    kw = dict(data=TINY, overrides={"epochs": 2, "batch_size": 8}, progress=False)
+    full = FT.finetune("landmarks", tmp_path / "full", **kw)
+    assert FT.finetune("landmarks", tmp_path / "cut", until_epoch=1, **kw) is None
+    assert not (tmp_path / "cut" / "metrics.json").exists()
+    # a crash after the checkpoint leaves log records of an unfinished epoch: they are dropped
+    with (tmp_path / "cut" / FT.LOG).open("a") as f:
+        f.write(json.dumps({"kind": "iter", "epoch": 1, "iter": 99, "loss": 1.0}) + "\n")
+    resumed = FT.finetune("landmarks", tmp_path / "cut", resume=True, **kw)
+    assert resumed == full
+    a, b = _state(tmp_path / "full"), _state(tmp_path / "cut")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    strip = lambda recs: [{k: v for k, v in r.items() if "per_s" not in k and k != "seconds"} for r in recs]
+    assert strip(FT.read_log(tmp_path / "full")) == strip(FT.read_log(tmp_path / "cut"))
+    run = json.loads((tmp_path / "cut" / "run.json").read_text())
+    assert run["status"] == "finished" and run["task"] == "landmarks" and run["n_train"] == 12
+    recipe = json.loads((tmp_path / "cut" / "recipe.json").read_text())
+    assert recipe["task"]["lr"] == 1e-4 and recipe["task"]["epochs"] == 2
+    assert set(np.load(tmp_path / "cut" / "eval.npz").files) >= {"ced_interocular", "nme_interocular"}
+    # a finished run returns its metrics; without resume it is refused
+    assert FT.finetune("landmarks", tmp_path / "cut", resume=True, **kw) == full
+    with pytest.raises(FT.FinetuneError, match="already holds a run"):
+        FT.finetune("landmarks", tmp_path / "cut", **kw)
+
+
+def test_resume_with_a_changed_recipe_is_refused(tmp_path):
+    FT.finetune("au", tmp_path, data=TINY, overrides={"epochs": 2}, until_epoch=1, progress=False)
+    with pytest.raises(FT.FinetuneError, match="recipe differs"):
+        FT.finetune("au", tmp_path, data=TINY, overrides={"epochs": 2, "lr": 1e-3}, resume=True,
+                    progress=False)
+
+
+def test_initialisations_load_the_trunk(tmp_path):
+    net = torchvision.models.resnet18()
+    sd = {k: v for k, v in net.state_dict().items() if not k.startswith("fc.")}
+    torch.save(sd, tmp_path / "imagenet.pth")
+    torch.save({"state_dict": {f"module.base_net.{k}": v for k, v in sd.items()}, "epoch": 3},
+               tmp_path / "authors.pth")
+    swav = swav_model.SwAVModel("resnet18", hidden_mlp=32, feat_dim=8, num_prototypes=4)
+    swav_model.export_trunk(swav, tmp_path / "trunk.pth")
+    for init, path, ref, layout in (("imagenet", "imagenet.pth", sd, "torchvision"),
+                                    ("authors", "authors.pth", sd, "authors (module.base_net.*)"),
+                                    ("ours", "trunk.pth", swav_model.trunk_state_dict(swav), "torchvision")):
+        trunk, info = B.build_trunk("resnet18", init, tmp_path / path)
+        assert info["layout"] == layout
+        torch.testing.assert_close(trunk.state_dict()["layer4.1.bn2.weight"], ref["layer4.1.bn2.weight"])
+        torch.testing.assert_close(trunk.state_dict()["conv1.weight"], ref["conv1.weight"])
+
+
+def test_initialisation_errors(tmp_path):
+    with pytest.raises(B.InitError, match="needs a local weights file"):
+        B.build_trunk("resnet18", "imagenet")
+    with pytest.raises(B.InitError, match="does not exist"):
+        B.build_trunk("resnet18", "authors", tmp_path / "nope.pth")
+    with pytest.raises(B.InitError, match="unknown initialisation"):
+        B.build_trunk("resnet18", "vggface")
+    torch.save({k: v for k, v in torchvision.models.resnet50().state_dict().items()}, tmp_path / "r50.pth")
+    with pytest.raises(B.InitError, match="r50.pth"):
+        B.build_trunk("resnet18", "imagenet", tmp_path / "r50.pth")
+
+
+def test_regime_subsets_are_fixed_and_nested():
+    data = FT.DataSpec(n_train=400, num_identities=20)
+    big = FT.training_subset("au", data, 0.1)
+    small = FT.training_subset("au", data, 0.02)
+    assert len(big) == 40 and len(small) == 8 and set(small) <= set(big)
+    np.testing.assert_array_equal(small, FT.training_subset("au", data, 0.02))
+    rec = FT.training_subset("recognition", data, 0.02)
+    assert len(set(rec % 20)) >= 5  # at least 1/4 of the 20 identities (supplement 1.3)
+
+
+def test_run_name_matches_launch_grid():
+    from facelib.launch import GridPoint
+    assert FT.run_name("au", "ours", 0.02) == GridPoint("au", 0.02, "ours").run
+
+
+def test_cli_finetune(tmp_path, capsys):
+    args = ["finetune", "emotion", "--results", str(tmp_path), "--regime", "0.5", "--n-train", "8",
+            "--n-test", "6", "--size", "64", "--identities", "2", "--set", "epochs=1", "--set", "lr=0.0001"]
+    assert cli.main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"acc", "valence_ccc", "arousal_rmse"} <= set(out)
+    run = json.loads((tmp_path / "emotion/random/50pct/run.json").read_text())
+    assert run["n_train"] == 4 and run["regime_name"] == "50%"
