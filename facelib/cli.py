@@ -17,8 +17,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "facelib.book",
     "facelib.launch",
     "facelib.faces.preprocess",
-    "facelib.flickr.commands",
-    "facelib.stats",
     "facelib.swav.train",
     "facelib.data.cli",
     "facelib.tasks.finetune",
