@@ -53,7 +53,7 @@ def test_pinned_digest():
     )
 
 
-PINNED = "411c6f97da0a3fdb"
+PINNED = "3845c5ed8e62a643"
 
 
 def test_labels_have_documented_shapes_and_ranges():

@@ -139,16 +139,16 @@ def sample_params(index: int, seed: int = 0, size: int = 128, num_identities: in
         expression = int(rng.integers(8))
     v, a = fm.affect_from_aus(au)
     noise = rng.normal(0.0, 0.08, size=2)
-    yaw = float(np.clip(rng.normal(0.0, 22.0), -60, 60))
-    pitch = float(np.clip(rng.normal(0.0, 10.0), -30, 30))
-    roll = float(np.clip(rng.normal(0.0, 10.0), -30, 30))
+    yaw = min(max(float(rng.normal(0.0, 22.0)), -60.0), 60.0)
+    pitch = min(max(float(rng.normal(0.0, 10.0)), -30.0), 30.0)
+    roll = min(max(float(rng.normal(0.0, 10.0)), -30.0), 30.0)
     scale = size * (0.16 + 0.07 * rng.random())
     center = (size * (0.5 + 0.14 * (rng.random() - 0.5)), size * (0.44 + 0.1 * (rng.random() - 0.5)))
     gaze = (0.5 * (rng.random() - 0.5), 0.3 * (rng.random() - 0.5))
     return SampleParams(
         index=index, seed=seed, size=size, identity=index % num_identities, au=au,
         asymmetry=asym, expression=expression,
-        valence=float(np.clip(v + noise[0], -1, 1)), arousal=float(np.clip(a + noise[1], -1, 1)),
+        valence=min(max(v + float(noise[0]), -1.0), 1.0), arousal=min(max(a + float(noise[1]), -1.0), 1.0),
         yaw=yaw, pitch=pitch, roll=roll, scale=scale, center=center, gaze=gaze,
         rng_state=rng.bit_generator.state,
     )
@@ -236,7 +236,12 @@ _NOSE_SIDE = np.array([[-1.0, 0, -0.06], [-1.0, 0, -0.05], [-1.2, 0, -0.05], [-1
 # Drawing helpers
 # ------------------------------------------------------------------------------------------
 def _fx(pts: np.ndarray) -> np.ndarray:
-    """(N, >=2) pixel coordinates -> (N, 2) int32 fixed point for OpenCV's ``shift``."""
+    """(N, >=2) pixel coordinates -> (N, 2) int32 fixed point for OpenCV's ``shift``.
+
+    Arrays already in fixed point (int32) are returned as they are.
+    """
+    if pts.dtype == np.int32:
+        return pts
     return np.rint(pts[:, :2] * _ONE).astype(np.int32)
 
 
@@ -264,34 +269,48 @@ def _area(pts: np.ndarray) -> float:
 
 
 def _background(img: np.ndarray, rng: np.random.Generator) -> None:
+    """A two-colour gradient with 2-7 random shapes (rectangles, discs, bars, polygons)."""
     s = img.shape[0]
-    c0 = rng.integers(20, 236, 3)
-    c1 = np.clip(c0 + rng.integers(-70, 71, 3), 0, 255)
+    c = rng.integers(20, 236, 3)
+    c0 = [int(v) for v in c]
+    c1 = [min(max(v + int(d), 0), 255) for v, d in zip(c0, rng.integers(-70, 71, 3))]
     ramp = (np.arange(s, dtype=np.int32) * 256) // s
-    grad = c0[None, :] + ((c1 - c0)[None, :] * ramp[:, None]) // 256      # (s, 3)
+    grad = (np.array(c0, np.int32)[None, :] + (np.array(c1, np.int32) - c0)[None, :] * ramp[:, None] // 256)
     if rng.random() < 0.5:
         img[:] = grad[:, None, :].astype(np.uint8)
     else:
         img[:] = grad[None, :, :].astype(np.uint8)
-    for _ in range(int(rng.integers(2, 8))):
-        col = tuple(int(v) for v in np.clip(c0 + rng.integers(-90, 91, 3), 0, 255))
-        kind = int(rng.integers(4))
-        a = rng.random(2) * s
-        b = a + (rng.random(2) - 0.5) * s * 0.8
+    k = int(rng.integers(2, 8))
+    kinds = rng.integers(0, 4, k)
+    cols = rng.integers(-90, 91, (k, 3))
+    geo = rng.random((k, 4))
+    extra = rng.random((k, 12))
+    for j in range(k):
+        col = tuple(min(max(v + int(d), 0), 255) for v, d in zip(c0, cols[j]))
+        a = geo[j, :2] * s
+        b = a + (geo[j, 2:] - 0.5) * s * 0.8
+        kind = int(kinds[j])
         if kind == 0:
-            cv2.rectangle(img, tuple(_fx(a[None])[0]), tuple(_fx(b[None])[0]), col, -1, _AA, _SHIFT)
+            cv2.rectangle(img, (int(a[0] * _ONE), int(a[1] * _ONE)), (int(b[0] * _ONE), int(b[1] * _ONE)),
+                          col, -1, _AA, _SHIFT)
         elif kind == 1:
-            r = int(rng.integers(s // 16, s // 4)) * _ONE
-            cv2.circle(img, tuple(_fx(a[None])[0]), r, col, -1, _AA, _SHIFT)
+            r = int((s / 16 + extra[j, 0] * s * 3 / 16) * _ONE)
+            cv2.circle(img, (int(a[0] * _ONE), int(a[1] * _ONE)), r, col, -1, _AA, _SHIFT)
         elif kind == 2:
-            _line(img, np.stack([a, b]), col, int(rng.integers(1, max(2, s // 20))))
+            _line(img, np.stack([a, b]), col, 1 + int(extra[j, 0] * max(1, s // 20)))
         else:
-            _poly(img, a + (rng.random((int(rng.integers(3, 6)), 2)) - 0.5) * s * 0.5, col)
+            m = 3 + int(extra[j, 0] * 3)
+            _poly(img, a + (extra[j, 1:1 + 2 * m].reshape(m, 2) - 0.5) * s * 0.5, col)
 
 
-def _iris(img: np.ndarray, eye: np.ndarray, center: np.ndarray, radius: float,
+def _iris(img: np.ndarray, eye: np.ndarray, eye_fx: np.ndarray, center: np.ndarray, radius: float,
           color: tuple[int, int, int]) -> None:
-    """Draw the iris, pupil and catch-light, clipped to the eye opening ``eye`` (6, 2)."""
+    """Draw the iris, pupil and catch-light, clipped to the eye opening.
+
+    Args:
+        eye: (6, 2) eye outline in pixels; ``eye_fx`` the same in fixed point.
+        center: (2,) iris centre in pixels; ``radius`` in pixels.
+    """
     h, w = img.shape[:2]
     x0 = max(int(math.floor(eye[:, 0].min())) - 1, 0)
     y0 = max(int(math.floor(eye[:, 1].min())) - 1, 0)
@@ -301,17 +320,16 @@ def _iris(img: np.ndarray, eye: np.ndarray, center: np.ndarray, radius: float,
         return
     roi = img[y0:y1, x0:x1]
     tmp = roi.copy()
-    off = np.array([x0, y0], dtype=float)
-    c = tuple(_fx((center - off)[None])[0])
+    cx, cy = int(round((center[0] - x0) * _ONE)), int(round((center[1] - y0) * _ONE))
     r = max(1, int(round(radius * _ONE)))
-    cv2.circle(tmp, c, r, color, -1, _AA, _SHIFT)
-    cv2.circle(tmp, c, max(1, int(r * 0.45)), (12, 10, 10), -1, _AA, _SHIFT)
-    hl = tuple(_fx((center - off + radius * np.array([0.35, -0.35]))[None])[0])
-    cv2.circle(tmp, hl, max(1, int(r * 0.22)), (245, 245, 245), -1, _AA, _SHIFT)
+    cv2.circle(tmp, (cx, cy), r, color, -1, _AA, _SHIFT)
+    cv2.circle(tmp, (cx, cy), max(1, int(r * 0.45)), (12, 10, 10), -1, _AA, _SHIFT)
+    cv2.circle(tmp, (cx + int(r * 0.35), cy - int(r * 0.35)), max(1, int(r * 0.22)), (245, 245, 245), -1,
+               _AA, _SHIFT)
+    # A hard mask is enough: the lid lines drawn next cover the border of the opening.
     mask = np.zeros(roi.shape[:2], np.uint8)
-    cv2.fillPoly(mask, [_fx(eye - off)], 255, _AA, _SHIFT)
-    m = mask[:, :, None].astype(np.uint16)
-    roi[:] = ((tmp.astype(np.uint16) * m + roi.astype(np.uint16) * (255 - m) + 127) // 255).astype(np.uint8)
+    cv2.fillPoly(mask, [eye_fx - np.array([x0 * _ONE, y0 * _ONE], np.int32)], 255, cv2.LINE_8, _SHIFT)
+    cv2.copyTo(tmp, mask, roi)
 
 
 def _light(img: np.ndarray, rng: np.random.Generator) -> None:
@@ -319,15 +337,18 @@ def _light(img: np.ndarray, rng: np.random.Generator) -> None:
     s = img.shape[0]
     ang = rng.random() * 2 * math.pi
     k = 0.5 * rng.random()
-    gx = int(round(k * math.cos(ang) * 2 * 256 / s))
-    gy = int(round(k * math.sin(ang) * 2 * 256 / s))
-    base = int(rng.integers(190, 300))
-    cast = rng.integers(232, 281, 3).astype(np.int32)
+    gx = int(round(k * math.cos(ang) * 2 * 1024 / s))                 # 1/1024 per pixel
+    gy = int(round(k * math.sin(ang) * 2 * 1024 / s))
+    base = int(rng.integers(48, 75)) * 16                             # brightness 0.75-1.17
+    cast = rng.integers(232, 281, 3).astype(np.uint16)               # colour cast, 1/256 units
     xi = np.arange(s, dtype=np.int32) - s // 2
-    gain = np.clip(base + gy * xi[:, None] + gx * xi[None, :], 64, 512)     # (s, s), 1/256 units
-    # Per-channel gain in 1/64 units (<= 560 * 64 / 256 = 140): the product fits in uint16.
-    g3 = ((gain[:, :, None] * cast[None, None, :]) >> 10).astype(np.uint16)
-    out = (img.astype(np.uint16) * g3) >> 6
+    gain = (base + gy * xi[:, None] + gx * xi[None, :]) >> 4         # (s, s), 1/64 units
+    np.clip(gain, 16, 128, out=gain)
+    # gain (<= 128) x cast (<= 280) fits in uint16; >> 8 gives the per-channel gain in 1/64.
+    g3 = (gain.astype(np.uint16)[:, :, None] * cast) >> 8
+    out = img.astype(np.uint16)
+    out *= g3
+    out >>= 6
     np.minimum(out, 255, out=out)
     img[:] = out
 
@@ -423,6 +444,14 @@ def render_params(sp: SampleParams) -> tuple[np.ndarray, dict[str, Any]]:
     lm = lm3[:, :2]
     st = pr["static"]
     sl = ipts["slices"]
+    # The same points in OpenCV fixed point, converted once.
+    fixed = _fx(allp)
+    prf: dict[str, np.ndarray] = {}
+    at = 0
+    for k in names:
+        prf[k] = fixed[at:at + len(geo[k])]
+        at += len(geo[k])
+    lmf, stf = prf["lm"], prf["static"]
 
     # 2. Background, body, ears, hair behind the head, the head, the hair cap, the forehead.
     skin, hair = person.skin, person.hair
@@ -431,18 +460,18 @@ def render_params(sp: SampleParams) -> tuple[np.ndarray, dict[str, Any]]:
     img = np.empty((s, s, 3), np.uint8)
     _background(img, rng)
     shirt = (int(rng.integers(20, 236)), int(rng.integers(20, 236)), int(rng.integers(20, 236)))
-    _poly(img, st[sl["neck"]], _shade(skin, 0.85))
-    _poly(img, st[sl["shirt"]], shirt)
-    _poly(img, st[sl["ear_l"]], _shade(skin, 0.92))
-    _poly(img, st[sl["ear_r"]], _shade(skin, 0.92))
+    _poly(img, stf[sl["neck"]], _shade(skin, 0.85))
+    _poly(img, stf[sl["shirt"]], shirt)
+    _poly(img, stf[sl["ear_l"]], _shade(skin, 0.92))
+    _poly(img, stf[sl["ear_r"]], _shade(skin, 0.92))
     if "back" in sl:                     # long hair behind the head, over the ears
-        _hull(img, st[sl["back"]], hair)
-    _hull(img, np.concatenate([st[sl["head"]], lm3[:17]]), skin)
+        _hull(img, stf[sl["back"]], hair)
+    _hull(img, np.concatenate([stf[sl["head"]], lmf[:17]]), skin)
     if person.hair_style != 2:
         facing = fm.rotate(ipts["cap_normals"], rot)[:, 2] > -0.02
-        quads = _fx(st[sl["cap"]]).reshape(-1, 4, 2)[facing]
+        quads = stf[sl["cap"]].reshape(-1, 4, 2)[facing]
         cv2.fillPoly(img, list(quads), hair, cv2.LINE_8, _SHIFT)
-        _poly(img, st[sl["forehead"]], skin)
+        _poly(img, stf[sl["forehead"]], skin)
     if person.beard:
         wide = (lm[54] - lm[48]) * 0.08
         beard = np.concatenate([lm[3:14], (lm[54] + wide)[None], lm[[35, 33, 31]], (lm[48] - wide)[None]])
@@ -451,56 +480,56 @@ def render_params(sp: SampleParams) -> tuple[np.ndarray, dict[str, Any]]:
     # 3. Folds and wrinkles, brows, eyes, nose, mouth, glasses.
     for k in ("fold31", "fold35"):
         if k in pr:
-            _line(img, pr[k], dark_skin, line_w)
+            _line(img, prf[k], dark_skin, line_w)
     for k in ("forehead0", "forehead1"):
         if k in pr:
-            _line(img, pr[k], _shade(skin, 0.84), 1)
+            _line(img, prf[k], _shade(skin, 0.84), 1)
     for k in ("glabella0", "glabella1"):
         if k in pr:
-            _line(img, pr[k], dark_skin, 1)
-    _poly(img, pr["brow17"], _shade(hair, 0.8))
-    _poly(img, pr["brow22"], _shade(hair, 0.8))
+            _line(img, prf[k], dark_skin, 1)
+    _poly(img, prf["brow17"], _shade(hair, 0.8))
+    _poly(img, prf["brow22"], _shade(hair, 0.8))
     lid = (30, 22, 20)
     for lo in (36, 42):
         eye = lm[lo:lo + 6]
         if _area(eye) < 1.5:
-            _line(img, eye, lid, 1, closed=True)
+            _line(img, lmf[lo:lo + 6], lid, 1, closed=True)
             continue
-        _poly(img, eye, (236, 232, 226))
-        _iris(img, eye, pr[f"iris{lo}"][0, :2], 0.085 * person.eye_size * sc, person.iris)
-        _line(img, lm[lo:lo + 4], lid, max(1, int(round(sc * 0.045))))
-        _line(img, lm[[lo + 3, lo + 4, lo + 5, lo]], _shade(skin, 0.7), 1)
+        _poly(img, lmf[lo:lo + 6], (236, 232, 226))
+        _iris(img, eye, lmf[lo:lo + 6], pr[f"iris{lo}"][0, :2], 0.085 * person.eye_size * sc, person.iris)
+        _line(img, lmf[lo:lo + 4], lid, max(1, int(round(sc * 0.045))))
+        _line(img, lmf[[lo + 3, lo + 4, lo + 5, lo]], _shade(skin, 0.7), 1)
         if f"crow{lo}" in pr:
-            _line(img, pr[f"crow{lo}"][:2], dark_skin, 1)
-            _line(img, pr[f"crow{lo}"][2:], dark_skin, 1)
-    _poly(img, pr["nose"], _shade(skin, 1.02))
-    _line(img, pr["bridge"], _shade(skin, 0.85), 1)
-    _line(img, lm[31:36], _shade(skin, 0.68), line_w)
+            _line(img, prf[f"crow{lo}"][:2], dark_skin, 1)
+            _line(img, prf[f"crow{lo}"][2:], dark_skin, 1)
+    _poly(img, prf["nose"], _shade(skin, 1.02))
+    _line(img, prf["bridge"], _shade(skin, 0.85), 1)
+    _line(img, lmf[31:36], _shade(skin, 0.68), line_w)
     r = max(_ONE, int(0.035 * person.nose_width * sc * _ONE))
     for i, j in ((32, 31), (34, 35)):
         c = lm[i] * 0.75 + lm[j] * 0.25 + (lm[33] - lm[30]) * 0.05
         cv2.circle(img, (int(round(c[0] * _ONE)), int(round(c[1] * _ONE))), r, (55, 30, 28), -1, _AA, _SHIFT)
     if "wrinkle" in pr:
-        _line(img, pr["wrinkle"][:2], dark_skin, 1)
-        _line(img, pr["wrinkle"][2:], dark_skin, 1)
-    _poly(img, lm[48:60], person.lips)
+        _line(img, prf["wrinkle"][:2], dark_skin, 1)
+        _line(img, prf["wrinkle"][2:], dark_skin, 1)
+    _poly(img, lmf[48:60], person.lips)
     inner = lm[60:68]
     if _area(inner) > 2.0:
-        _poly(img, inner, (70, 22, 28))
+        _poly(img, lmf[60:68], (70, 22, 28))
         top = lm[60:65]
         gap = np.maximum(lm[[60, 67, 66, 65, 64], 1] - top[:, 1], 0.0)
         teeth = top.copy()
         teeth[:, 1] += np.minimum(gap * 0.5, 0.1 * sc)
         _poly(img, np.concatenate([top, teeth[::-1]]), (232, 228, 215))
-    _line(img, lm[60:65], _shade(person.lips, 0.6), 1)
+    _line(img, lmf[60:65], _shade(person.lips, 0.6), 1)
     if person.glasses:
         g = person.glasses_color
-        rl, rr = pr["rim36"], pr["rim42"]
+        rl, rr = prf["rim36"], prf["rim42"]
         _line(img, rl, g, line_w, closed=True)
         _line(img, rr, g, line_w, closed=True)
         _line(img, np.stack([rl[0], rr[6]]), g, line_w)
-        _line(img, np.stack([rl[6], st[sl["temple_l"]][0]]), g, line_w)
-        _line(img, np.stack([rr[0], st[sl["temple_r"]][0]]), g, line_w)
+        _line(img, np.stack([rl[6], stf[sl["temple_l"]][0]]), g, line_w)
+        _line(img, np.stack([rr[0], stf[sl["temple_r"]][0]]), g, line_w)
 
     # 4. The box: every landmark and the forehead above the brows.
     top = st[sl["box_top"]]
