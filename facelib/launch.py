@@ -70,6 +70,7 @@ __all__ = [
     "status",
     "RunStatus",
     "submit_once",
+    "settled_runs",
     "add_cluster_arguments",
     "launch_from_args",
     "submit_from_cli",
@@ -825,7 +826,7 @@ def finetune_grid(inits: Sequence[str], tasks: Sequence[str] | None = None,
 
 def submit_grid(make_job: Callable[[GridPoint, Path], Callable[[], Any]], grid: Iterable[GridPoint],
                 *, profile: str, on: str | Cluster, results_root: str | Path = "results",
-                name: str = "finetune") -> dict[str, list[Any]]:
+                name: str = "finetune", done_file: str | None = "metrics.json") -> dict[str, list[Any]]:
     """Submit a fine-tuning grid as one job array per task (each task asks its own GPUs).
 
     Args:
@@ -834,14 +835,20 @@ def submit_grid(make_job: Callable[[GridPoint, Path], Callable[[], Any]], grid: 
         grid: the points (see :func:`finetune_grid`).
         profile: recipe profile the resources come from.
         on: cluster profile.
+        done_file: points whose ``<run>/<done_file>`` exists, or whose job is still queued or
+            running, are not submitted again (None submits every point): rerunning a page
+            submits only what is missing.
 
     Returns:
-        ``{task: [job, ...]}`` in grid order.
+        ``{task: [job, ...]}`` of the submitted points, in grid order.
     """
     root = Path(results_root)
+    points_all = list(grid)
+    skip = settled_runs([p.run for p in points_all], root, done_file) if done_file else {}
     by_task: dict[str, list[GridPoint]] = {}
-    for p in grid:
-        by_task.setdefault(p.task, []).append(p)
+    for p in points_all:
+        if p.run not in skip:
+            by_task.setdefault(p.task, []).append(p)
     out: dict[str, list[Any]] = {}
     for task, points in by_task.items():
         res = resources(task, profile, on, name=f"{name}-{task}")
@@ -946,6 +953,10 @@ class RunStatus:
     def finished(self) -> bool:
         return self.state.split()[0] in TERMINAL_STATES
 
+    def __str__(self) -> str:
+        where = f"job {self.job_id} on {self.cluster}" if self.job_id else "no job recorded"
+        return f"{self.run}: {self.state} ({where}); results in {self.results}"
+
 
 def status(results_root: str | Path = "results") -> list[RunStatus]:
     """Every recorded run with its current state (one sacct call for all SLURM jobs)."""
@@ -963,6 +974,30 @@ def status(results_root: str | Path = "results") -> list[RunStatus]:
     return out
 
 
+# States in which a job will still run (or is running): do not submit its run again.
+ACTIVE_STATES = {
+    "PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "COMPLETING",
+    "RESIZING", "SUSPENDED", "SIGNALING", "STAGE_OUT", "RESV_DEL_HOLD",
+}
+
+
+def settled_runs(runs: Iterable[str], results_root: str | Path = "results",
+                 done_file: str = "metrics.json") -> dict[str, RunStatus]:
+    """The runs among ``runs`` that need no submission: finished (``<run>/<done_file>`` exists)
+    or queued/running. Runs that failed, were cancelled or never ran are left out."""
+    root = Path(results_root)
+    known = {s.run: s for s in status(root)}
+    out: dict[str, RunStatus] = {}
+    for run in runs:
+        prev = known.get(run)
+        if (root / run / done_file).exists():
+            out[run] = RunStatus(run, prev.job_id if prev else "", prev.cluster if prev else "",
+                                 "COMPLETED", str((root / run).absolute()), [done_file])
+        elif prev is not None and prev.state.split()[0] in ACTIVE_STATES:
+            out[run] = prev
+    return out
+
+
 def submit_once(fn: Callable[[], Any], *, run: str, on: str | Cluster, res: Resources,
                 results_root: str | Path = "results", done_file: str = "metrics.json") -> RunStatus:
     """Submit run ``run`` unless it is finished or already queued; never blocks.
@@ -973,14 +1008,9 @@ def submit_once(fn: Callable[[], Any], *, run: str, on: str | Cluster, res: Reso
     without its results (failed, cancelled) is submitted again.
     """
     root = Path(results_root)
-    done = root / run / done_file
-    if done.exists():
-        prev = {s.run: s for s in status(root)}.get(run)
-        return RunStatus(run, prev.job_id if prev else "", prev.cluster if prev else cluster(on).name,
-                         "COMPLETED", str((root / run).absolute()), [done_file])
-    for s in status(root):
-        if s.run == run and not s.finished and not s.state.startswith(("ENDED", "UNKNOWN")):
-            return s
+    settled = settled_runs([run], root, done_file)
+    if run in settled:
+        return settled[run]
     job = submit(fn, run=run, on=on, res=res, results_root=root)
     return RunStatus(run, str(job.job_id), cluster(on).name, "SUBMITTED", str((root / run).absolute()))
 

@@ -422,3 +422,25 @@ def test_jobs_probe_cli_in_process(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "rank 0/1" in out and "backend gloo" in out and out.rstrip().endswith("OK")
     [probe] = list(tmp_path.glob("probe/*/probe.json"))
     assert json.loads(probe.read_text())["sum"] == 1.0
+
+
+@pytest.mark.slow
+def test_rerunning_a_grid_submits_only_what_is_missing(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    grid = launch.finetune_grid(inits=("scratch",), tasks=("au", "emotion"), regimes=(1.0, 0.1))
+    make = lambda p, run_dir: launch.CountingJob(run_dir, n_steps=1)  # noqa: E731
+    first = launch.submit_grid(make, grid, profile="demo", on="local", results_root=root,
+                               done_file="state.json")
+    assert sum(len(v) for v in first.values()) == 4
+    for jobs in first.values():
+        for job in jobs:
+            launch.wait(job, 60)
+    # One run lost its results (as after a failure): only that one is submitted again.
+    (root / grid[0].run / "state.json").unlink()
+    again = launch.submit_grid(make, grid, profile="demo", on="local", results_root=root,
+                               done_file="state.json")
+    [rerun] = [j for js in again.values() for j in js]
+    assert list(again) == ["au"]
+    launch.wait(rerun, 60)
+    settled = launch.settled_runs([p.run for p in grid], root, "state.json")
+    assert "COMPLETED" in str(settled[grid[1].run]) and grid[1].run in str(settled[grid[1].run])
