@@ -240,6 +240,9 @@ class Landmarks:
     heatmap_sigma: float = _p(
         1.5, "1.2", "convention", "std of the Gaussian targets in heatmap pixels (HRNet's 1.5)"
     )
+    deconv_width: int = _p(
+        256, "1.2", "convention", "channels of the 3 deconvolutions of the heatmap head (Simple Baselines)"
+    )
     failure_threshold: float = _p(
         0.08, "1.2", "convention", "NME above this is a failure; AUC of the CED up to it (300W)"
     )
@@ -564,7 +567,7 @@ DEMO_TASKS = {
     "recognition": override(PAPER_TASKS["recognition"], batch_size=64, epochs=4, num_gpus=1,
                             input_size=(64, 64), embedding_dim=64),
     "landmarks": override(PAPER_TASKS["landmarks"], batch_size=24, epochs=4, input_size=64,
-                          heatmap_size=16),
+                          heatmap_size=16, deconv_width=64),
     "au": override(PAPER_TASKS["au"], batch_size=48, epochs=4, num_gpus=1, input_size=64),
     "emotion": override(PAPER_TASKS["emotion"], batch_size=32, epochs=4, input_size=64),
     "recon3d": override(PAPER_TASKS["recon3d"], batch_size=32, epochs=4, num_gpus=1,

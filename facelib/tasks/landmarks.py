@@ -134,7 +134,7 @@ class LandmarksTask(Task):
                 "points": pts.astype(np.float32)}
 
     def build_head(self, channels: int, side: int) -> nn.Module:
-        return HeatmapHead(channels, self.recipe.num_points, self.recipe.heatmap_size)
+        return HeatmapHead(channels, self.recipe.num_points, self.recipe.heatmap_size, self.recipe.deconv_width)
 
     def loss(self, model: nn.Module, out: Tensor, target: dict[str, Tensor]) -> Tensor:
         return F.mse_loss(out, target["heatmaps"])
