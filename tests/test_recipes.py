@@ -194,7 +194,7 @@ def test_derived_quantities():
 SIZE_FIELDS = {
     "arch", "num_gpus", "batch_size", "sync_bn", "epochs", "warmup_epochs", "num_prototypes",
     "hidden_mlp", "feat_dim", "size_crops", "nmb_crops", "freeze_prototypes_iters", "input_size",
-    "heatmap_size", "embedding_dim", "queue_length",
+    "heatmap_size", "embedding_dim", "queue_length", "deconv_width",
 }
 
 
