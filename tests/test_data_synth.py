@@ -53,7 +53,7 @@ def test_pinned_digest():
     )
 
 
-PINNED = "3845c5ed8e62a643"
+PINNED = "1c2a1225bb95d286"
 
 
 def test_labels_have_documented_shapes_and_ranges():

@@ -283,15 +283,16 @@ def apply_aus(shape: np.ndarray, au: np.ndarray, asymmetry: float = 0.0) -> np.n
     # Lip corners: pulled up/out by AU12 (and a little by AU6), down by AU15, out by AU20.
     left, right = [48, 60], [54, 64]
     k_l, k_r = 1.0 + asymmetry, 1.0 - asymmetry
-    up = 0.11 * d[12] + 0.02 * d[6]
+    up = 0.14 * d[12] + 0.02 * d[6]
     for idx, k, sgn in ((left, k_l, -1.0), (right, k_r, 1.0)):
         y[idx] -= up * k
-        x[idx] += sgn * (0.07 * d[12] * k + 0.08 * d[20])
-        y[idx] += 0.09 * d[15] + 0.02 * d[20]
+        x[idx] += sgn * (0.08 * d[12] * k + 0.08 * d[20])
+        y[idx] += 0.11 * d[15] + 0.02 * d[20]
     # Neighbours of the corners follow at half strength.
     for idx, k, sgn in (([49, 59, 61, 67], k_l, -1.0), ([53, 55, 63, 65], k_r, 1.0)):
-        y[idx] -= 0.5 * up * k - 0.045 * d[15]
+        y[idx] -= 0.5 * up * k - 0.07 * d[15]
         x[idx] += sgn * 0.03 * (d[12] * k + d[20])
+    y[[56, 57, 58, 66]] += 0.025 * d[15]       # the lower lip follows the corners down
     # Chin raiser: lower lip and chin up, lower lip forward.
     lower_lip = [55, 56, 57, 58, 59, 65, 66, 67]
     y[lower_lip] -= 0.035 * d[17]

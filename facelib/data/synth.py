@@ -203,7 +203,8 @@ def _identity_points(ident: int, seed: int) -> dict[str, Any]:
     xs = np.linspace(-0.86, 0.86, 11)
     hl = np.array([p.hairline + 0.32 * (v / 0.86) ** 4 for v in xs])
     top = np.stack([xs * fw, hl, np.zeros_like(xs)], axis=1)
-    low = np.array([[0.86 * fw, -0.15, 0.0], [-0.86 * fw, -0.15, 0.0]])
+    # (down to y = 0.1, below the cap's lowest edge, so no hair-coloured seam is left)
+    low = np.array([[0.86 * fw, 0.1, 0.0], [-0.86 * fw, 0.1, 0.0]])
     patch = np.concatenate([top, low])
     patch[:, 2] = fm._surface_z(patch[:, 0] / fw, patch[:, 1]) + 0.01
     out["forehead"] = patch
@@ -378,8 +379,12 @@ def render(index: int, seed: int = 0, size: int = 128, num_identities: int = 100
     return render_params(sample_params(index, seed, size, num_identities))
 
 
-def render_params(sp: SampleParams) -> tuple[np.ndarray, dict[str, Any]]:
-    """Draw the face described by ``sp`` (see :func:`render`)."""
+def render_params(sp: SampleParams, nuisance: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
+    """Draw the face described by ``sp`` (see :func:`render`).
+
+    ``nuisance=False`` skips occlusion, lighting, blur, noise and JPEG (for figures that show
+    what the labels do); the dataset always uses ``True``.
+    """
     s = sp.size
     rng = np.random.Generator(np.random.PCG64())
     rng.bit_generator.state = sp.rng_state
@@ -394,9 +399,9 @@ def render_params(sp: SampleParams) -> tuple[np.ndarray, dict[str, Any]]:
     if au[12] + au[6] + au[9] >= 4:                      # nasolabial folds
         for wing, corner, sgn in ((31, 48, -1.0), (35, 54, 1.0)):
             a, b = shape[wing], shape[corner]
-            geo[f"fold{wing}"] = np.array([a + [sgn * 0.08, -0.02, -0.05],
-                                           (a + b) / 2 + [sgn * 0.12, 0.0, -0.05],
-                                           b + [sgn * 0.08, 0.08, -0.05]])
+            geo[f"fold{wing}"] = np.array([a + [sgn * 0.1, -0.02, -0.05],
+                                           (a + b) / 2 + [sgn * 0.17, 0.0, -0.05],
+                                           b + [sgn * 0.1, 0.1, -0.05]])
     if au[1] + au[2] >= 5:                               # horizontal forehead lines
         by = shape[17:27, 1].min()
         for k, dy in enumerate((0.16, 0.27)):
@@ -480,7 +485,7 @@ def render_params(sp: SampleParams) -> tuple[np.ndarray, dict[str, Any]]:
     # 3. Folds and wrinkles, brows, eyes, nose, mouth, glasses.
     for k in ("fold31", "fold35"):
         if k in pr:
-            _line(img, prf[k], dark_skin, line_w)
+            _line(img, prf[k], _shade(skin, 0.86), 1)
     for k in ("forehead0", "forehead1"):
         if k in pr:
             _line(img, prf[k], _shade(skin, 0.84), 1)
@@ -513,8 +518,9 @@ def render_params(sp: SampleParams) -> tuple[np.ndarray, dict[str, Any]]:
         _line(img, prf["wrinkle"][:2], dark_skin, 1)
         _line(img, prf["wrinkle"][2:], dark_skin, 1)
     _poly(img, lmf[48:60], person.lips)
-    inner = lm[60:68]
-    if _area(inner) > 2.0:
+    # The mouth is open when the inner lips part (AU25, AU26) by more than ~1 px.
+    opening = (shape[[65, 66, 67], 1].mean() - shape[[61, 62, 63], 1].mean()) * sc
+    if opening > 1.2 and _area(lm[60:68]) > 2.0:
         _poly(img, lmf[60:68], (70, 22, 28))
         top = lm[60:65]
         gap = np.maximum(lm[[60, 67, 66, 65, 64], 1] - top[:, 1], 0.0)
@@ -536,28 +542,29 @@ def render_params(sp: SampleParams) -> tuple[np.ndarray, dict[str, Any]]:
     box = np.array([min(lm[:, 0].min(), top[:, 0].min()), min(lm[:, 1].min(), top[:, 1].min()),
                     max(lm[:, 0].max(), top[:, 0].max()), max(lm[:, 1].max(), top[:, 1].max())])
 
-    # 5. Nuisance: occlusion, lighting, blur, noise, JPEG.
-    if rng.random() < 0.15:
-        bw, bh = box[2] - box[0], box[3] - box[1]
-        c = box[:2] + rng.random(2) * [bw, bh]
-        ax = (int(bw * (0.15 + 0.2 * rng.random()) * _ONE), int(bh * (0.12 + 0.15 * rng.random()) * _ONE))
+    # 5. Nuisance: occlusion, lighting, blur, noise, JPEG (all skipped for clean figures).
+    if nuisance:
+        if rng.random() < 0.15:
+            bw, bh = box[2] - box[0], box[3] - box[1]
+            c = box[:2] + rng.random(2) * [bw, bh]
+            ax = (int(bw * (0.15 + 0.2 * rng.random()) * _ONE), int(bh * (0.12 + 0.15 * rng.random()) * _ONE))
+            if rng.random() < 0.5:
+                col = identity(int(rng.integers(1 << 20)), sp.seed).skin
+            else:
+                col = (int(rng.integers(256)), int(rng.integers(256)), int(rng.integers(256)))
+            cv2.ellipse(img, (int(round(c[0] * _ONE)), int(round(c[1] * _ONE))), ax, float(rng.random() * 180),
+                        0, 360, col, -1, _AA, _SHIFT)
+        _light(img, rng)
+        if rng.random() < 0.3:
+            img = cv2.GaussianBlur(img, (0, 0), 0.3 + 0.9 * rng.random() * s / 128)
         if rng.random() < 0.5:
-            col = identity(int(rng.integers(1 << 20)), sp.seed).skin
-        else:
-            col = (int(rng.integers(256)), int(rng.integers(256)), int(rng.integers(256)))
-        cv2.ellipse(img, (int(round(c[0] * _ONE)), int(round(c[1] * _ONE))), ax, float(rng.random() * 180),
-                    0, 360, col, -1, _AA, _SHIFT)
-    _light(img, rng)
-    if rng.random() < 0.3:
-        img = cv2.GaussianBlur(img, (0, 0), 0.3 + 0.9 * rng.random() * s / 128)
-    if rng.random() < 0.5:
-        amp = int(rng.integers(2, 9))
-        n = rng.integers(-amp, amp + 1, size=(s, s, 1), dtype=np.int16)
-        img = np.clip(img.astype(np.int16) + n, 0, 255).astype(np.uint8)
-    if rng.random() < 0.5:
-        q = int(rng.integers(35, 91))
-        _, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, q])
-        img = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+            amp = int(rng.integers(2, 9))
+            n = rng.integers(-amp, amp + 1, size=(s, s, 1), dtype=np.int16)
+            img = np.clip(img.astype(np.int16) + n, 0, 255).astype(np.uint8)
+        if rng.random() < 0.5:
+            q = int(rng.integers(35, 91))
+            _, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, q])
+            img = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
     labels: dict[str, Any] = {
         "identity": sp.identity,
