@@ -65,6 +65,8 @@ def test_curated_sets_and_counts_table(roots, tmp_path):
     assert empty["built"].isna().all() and len(empty) == 3 + 5
     with pytest.raises(ValueError, match="needs the root of"):
         curated.build("large_scale_face", {"vggface2": roots["vggface2"]})
+    assert len(curated.build("small_vggface", roots)) == curated.small_size(12) == 4   # 12 * 1M / 3.4M
+    assert curated.small_size(3_300_000) == 1_000_000
     with pytest.raises(ValueError, match="draws 100 images"):
         curated.build("small_vggface", roots, size=100)
 

@@ -118,3 +118,17 @@ def test_table_and_bad_regime(tmp_path):
         s.indices(0.03)
     with pytest.raises(ValueError, match="fraction in"):
         sampling.regime_sizes(10, [1.5])
+
+
+def test_label_shares_follow_the_source(tmp_path):
+    from facelib.data import figures
+    from facelib.data.face_model import EXPRESSIONS
+
+    df = _manifest(n=3000)
+    s = sampling.fixed_subsets(df, tmp_path / "f.json")
+    t = figures.label_shares_table(df, s, "expression", EXPRESSIONS)
+    np.testing.assert_allclose(t.sum(axis=0).to_numpy(), 100.0)
+    assert list(t.columns) == ["100%", "10%", "5%", "2%", "1%"] and t.index[0] == "neutral"
+    assert abs(t.loc["neutral", "10%"] - t.loc["neutral", "100%"]) < 6
+    fig = figures.label_shares_by_regime(df, s, "expression", EXPRESSIONS, title="x")
+    assert len(fig.axes) == 1 and len(fig.axes[0].patches) == 5 * len(t)

@@ -30,7 +30,7 @@ from facelib import recipes, storage
 from facelib.data import readers
 from facelib.data.record import Problems
 
-__all__ = ["SETS", "COMPONENT_READERS", "PAPER_COUNTS", "component", "build", "counts_table"]
+__all__ = ["SETS", "COMPONENT_READERS", "PAPER_COUNTS", "component", "small_size", "build", "counts_table"]
 
 #: The components of each curated set, as reader names.
 SETS: dict[str, tuple[str, ...]] = {
@@ -82,6 +82,18 @@ def component(dataset: str, root: str | Path, problems: Problems | None = None, 
     return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
 
 
+def small_size(n_full: int) -> int:
+    """Images in Small VGG-Face for a VGG-Face2 of ``n_full`` images.
+
+    1M (supplement 2) when the source has at least that many; below (the demo's small
+    synthetic stand-in), the paper's proportion 1M / 3.4M of the source, at least one image.
+    """
+    d = recipes.datasets()
+    if n_full >= d.small_vggface_images:
+        return d.small_vggface_images
+    return max(1, round(n_full * d.small_vggface_images / d.full_vggface_images)) if n_full else 0
+
+
 def build(name: str, roots: Mapping[str, str | Path], out: str | Path | None = None,
           size: int | None = None, seed: int | None = None, problems: Problems | None = None,
           progress: bool = False) -> pd.DataFrame:
@@ -92,8 +104,8 @@ def build(name: str, roots: Mapping[str, str | Path], out: str | Path | None = N
         roots: dataset root per reader name (``{"vggface2": "/data/vggface2", ...}``); every
             component of the set must be given.
         out: if given, the manifest is written there (parquet, atomically).
-        size: Small VGG-Face only: rows to draw (default
-            :attr:`facelib.recipes.Datasets.small_vggface_images`, 1M).
+        size: Small VGG-Face only: rows to draw (default :func:`small_size`: 1M, or the
+            paper's proportion of a smaller source).
         seed: Small VGG-Face only: the draw's seed (default ``curation_seed``).
         problems: collects bad lines and missing images (a fresh collector by default; bad
             items never stop the build).
@@ -112,7 +124,7 @@ def build(name: str, roots: Mapping[str, str | Path], out: str | Path | None = N
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(MANIFEST_COLUMNS))
     if name == "small_vggface":
         d = recipes.datasets()
-        size = d.small_vggface_images if size is None else size
+        size = small_size(len(df)) if size is None else size
         seed = d.curation_seed if seed is None else seed
         if size > len(df):
             raise ValueError(f"Small VGG-Face draws {size} images but VGG-Face2 at {roots['vggface2']} has "
