@@ -17,6 +17,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "facelib.book",
     "facelib.launch",
     "facelib.faces.preprocess",
+    "facelib.flickr.commands",
+    "facelib.stats",
     "facelib.swav.train",
     "facelib.data.cli",
     "facelib.tasks.finetune",
