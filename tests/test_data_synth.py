@@ -53,7 +53,7 @@ def test_pinned_digest():
     )
 
 
-PINNED = "1c2a1225bb95d286"
+PINNED = "6cdb65c95a1e35ba"
 
 
 def test_labels_have_documented_shapes_and_ranges():

@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import cv2
@@ -434,6 +433,11 @@ def render_params(sp: SampleParams, nuisance: bool = True) -> tuple[np.ndarray, 
     geo["nose"] = np.concatenate([bridge + side, shape[31:36], (bridge + side * [-1, 1, 1])[::-1]])
     far = 1.0 if sp.yaw < 0 else -1.0
     geo["bridge"] = bridge + side * [-far, 1, 1]
+    # Shade on the cheek turned away from the camera: the jaw contour of that side and a copy
+    # moved toward the face's centre line (a crescent, wider as the head turns).
+    contour = shape[0:8] if sp.yaw < 0 else shape[9:17][::-1]
+    inset = contour * [0.72, 1.0, 1.0] + [0.0, -0.02, 0.12]
+    geo["shade"] = np.concatenate([contour, inset[::-1]])
     if au[9] >= 2:
         q = bridge[0] * 0.7 + bridge[1] * 0.3, bridge[0] * 0.45 + bridge[1] * 0.55
         geo["wrinkle"] = np.array([q[0] + [-0.06, 0, 0], q[0] + [0.06, 0, 0], q[1] + [-0.06, 0, 0], q[1] + [0.06, 0, 0]])
@@ -472,6 +476,7 @@ def render_params(sp: SampleParams, nuisance: bool = True) -> tuple[np.ndarray, 
     if "back" in sl:                     # long hair behind the head, over the ears
         _hull(img, stf[sl["back"]], hair)
     _hull(img, np.concatenate([stf[sl["head"]], lmf[:17]]), skin)
+    _poly(img, prf["shade"], _shade(skin, 1.0 - 0.25 * abs(math.sin(math.radians(sp.yaw))) - 0.03))
     if person.hair_style != 2:
         facing = fm.rotate(ipts["cap_normals"], rot)[:, 2] > -0.02
         quads = stf[sl["cap"]].reshape(-1, 4, 2)[facing]
