@@ -274,7 +274,8 @@ def face_size_explorer(faces: pd.DataFrame, bin_width: float = 8.0) -> Any:
     number of faces kept are redrawn on every change.
 
     Returns:
-        An ``ipywidgets.VBox``; ``.children[-1]`` is the output area.
+        An ``ipywidgets.VBox``: the controls, a line with the number of faces kept
+        (``.children[2]``) and the output area (``.children[3]``).
     """
     import ipywidgets as w
     import matplotlib.pyplot as plt
@@ -289,6 +290,7 @@ def face_size_explorer(faces: pd.DataFrame, bin_width: float = 8.0) -> Any:
     tag = w.Dropdown(options=tags, value="all tags", description="tag")
     logy = w.Checkbox(value=False, description="log counts")
     min_size = w.IntSlider(value=0, min=0, max=int(top) + 1, step=1, description="min size (px)")
+    info = w.HTML()
     out = w.Output()
 
     def redraw(*_: Any) -> None:
@@ -298,6 +300,7 @@ def face_size_explorer(faces: pd.DataFrame, bin_width: float = 8.0) -> Any:
             s = s[rows]
         kept = s[s >= min_size.value]
         counts, edges = size_histogram(kept, bin_width, top + bin_width)
+        info.value = f"<b>{tag.value}</b>: {len(kept):,} of {len(s):,} faces >= {min_size.value} px"
         with out:
             out.clear_output(wait=True)
             fig, ax = plt.subplots(figsize=(7, 3))
@@ -311,7 +314,7 @@ def face_size_explorer(faces: pd.DataFrame, bin_width: float = 8.0) -> Any:
     for c in (measure, tag, logy, min_size):
         c.observe(redraw, names="value")
     redraw()
-    return w.VBox([w.HBox([measure, tag]), w.HBox([logy, min_size]), out])
+    return w.VBox([w.HBox([measure, tag]), w.HBox([logy, min_size]), info, out])
 
 
 # --------------------------------------------------------------------------------------------
