@@ -132,3 +132,6 @@ def test_label_shares_follow_the_source(tmp_path):
     assert abs(t.loc["neutral", "10%"] - t.loc["neutral", "100%"]) < 6
     fig = figures.label_shares_by_regime(df, s, "expression", EXPRESSIONS, title="x")
     assert len(fig.axes) == 1 and len(fig.axes[0].patches) == 5 * len(t)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

@@ -1,6 +1,8 @@
 """Static figures of the data layer (matplotlib): sample grids, AU sweeps, labels per regime.
 
-Used by ``notebooks/01_data_curation.py``; each function returns a ``matplotlib.figure.Figure``.
+Used by ``notebooks/01_data_curation.py``. Each function returns a pyplot figure (shown by the
+notebook's inline backend at the end of the cell, as :mod:`facelib.viz` figures are; close it
+with ``plt.close(fig)`` outside a notebook).
 """
 
 from __future__ import annotations
@@ -12,10 +14,19 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from facelib import viz
+
 from facelib.data import face_model as fm
 from facelib.data import synth
 
 __all__ = ["synth_grid", "au_sweep", "label_shares_by_regime", "label_shares_table"]
+
+
+def _figure(figsize: tuple[float, float]) -> Figure:
+    import matplotlib.pyplot as plt
+
+    viz.paper_style()
+    return plt.figure(figsize=figsize)
 
 
 def _top_aus(au: np.ndarray, k: int = 3) -> str:
@@ -31,7 +42,7 @@ def synth_grid(n: int = 16, seed: int = 0, size: int = 128, num_identities: int 
     Each tile's caption: identity, expression, valence/arousal, yaw, and the strongest AUs.
     """
     rows = int(np.ceil(n / cols))
-    fig = Figure(figsize=(1.9 * cols, 2.25 * rows))
+    fig = _figure(figsize=(1.9 * cols, 2.25 * rows))
     for k in range(n):
         img, lab = synth.render(start + k, seed, size, num_identities)
         ax = fig.add_subplot(rows, cols, k + 1)
@@ -59,7 +70,7 @@ def au_sweep(aus: Sequence[int] = (1, 4, 6, 12, 15, 26), levels: Sequence[int] =
     base = synth.sample_params(index, seed, size)
     base = dataclasses.replace(base, yaw=0.0, pitch=0.0, roll=0.0, asymmetry=0.0,
                                center=(size / 2, size * 0.42), scale=size * 0.22)
-    fig = Figure(figsize=(1.6 * len(levels), 1.7 * len(aus)))
+    fig = _figure(figsize=(1.6 * len(levels), 1.7 * len(aus)))
     for r, au_id in enumerate(aus):
         for c, level in enumerate(levels):
             au = np.zeros(12)
@@ -93,7 +104,7 @@ def label_shares_by_regime(manifest: pd.DataFrame, subsets: Any, label: str,
     Equal bars across regimes show that the subsets were drawn without looking at the labels.
     """
     t = label_shares_table(manifest, subsets, label, names)
-    fig = Figure(figsize=(7.5, 2.8))
+    fig = _figure(figsize=(7.5, 2.8))
     ax = fig.add_subplot(1, 1, 1)
     width = 0.8 / len(t.columns)
     x = np.arange(len(t.index))
