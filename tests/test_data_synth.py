@@ -209,3 +209,26 @@ def test_faces_are_drawn_where_the_labels_say():
         red = lips[0] / max(lips[1], 1.0)
         hits += red > 1.1 * skin[0] / skin[1] and lipc[0] / lipc[1] > skin[0] / skin[1]
     assert hits >= 16
+
+
+def test_same_bytes_in_a_fresh_process_with_other_thread_settings():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import cv2, hashlib; cv2.setNumThreads(4); from facelib.data import synth; "
+            "print(hashlib.sha256(b''.join(synth.render(i, 3, 96)[0].tobytes() for i in (5, 6))).hexdigest())")
+    env = dict(os.environ, OMP_NUM_THREADS="3")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    here = hashlib.sha256(b"".join(synth.render(i, 3, 96)[0].tobytes() for i in (5, 6))).hexdigest()
+    assert out.stdout.strip() == here
+
+
+def test_default_collate_batches_items():
+    import torch
+
+    loader = torch.utils.data.DataLoader(synth.SynthFaces(6, size=48), batch_size=3)
+    images, labels = next(iter(loader))
+    assert images.shape == (3, 48, 48, 3) and images.dtype == torch.uint8
+    assert labels["landmarks_2d"].shape == (3, 68, 2) and labels["au"].shape == (3, 12)
+    assert labels["identity"].tolist() == [0, 1, 2]
