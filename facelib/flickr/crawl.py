@@ -62,7 +62,7 @@ from facelib.flickr.transport import (
 )
 
 __all__ = ["STATE", "IMAGES", "PHOTOS", "CrawlSummary", "CrawlState", "crawl", "photos_table",
-           "photo_path", "FLICKR_PHOTO_HOSTS"]
+           "windows_table", "photo_path", "FLICKR_PHOTO_HOSTS"]
 
 STATE, IMAGES, PHOTOS, LOCK = "crawl.sqlite", "images", "photos.parquet", ".crawl.lock"
 FLICKR_PHOTO_HOSTS = ("staticflickr.com", "flickr.com")
@@ -462,6 +462,25 @@ def photos_table(out: Path | str) -> pd.DataFrame:
     photos.insert(len(photos.columns) - 7, "page_url",
                   "https://www.flickr.com/photos/" + photos["owner"] + "/" + photos["photo_id"])
     return photos
+
+
+def windows_table(out: Path | str) -> pd.DataFrame:
+    """The upload-date windows of each tag: ``tag, start, end`` (UTC dates), ``total``, ``done``.
+
+    Shows how queries over the result cap were split (:func:`facelib.flickr.api.plan_windows`).
+    """
+    path = Path(out) / STATE
+    if not path.is_file():
+        raise FileNotFoundError(f"no crawl state at {path}")
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        df = pd.read_sql_query("SELECT tag, start, end, total, done FROM windows ORDER BY tag, start", db)
+    finally:
+        db.close()
+    for col in ("start", "end"):
+        df[col] = pd.to_datetime(df[col], unit="s", utc=True)
+    df["done"] = df["done"].astype(bool)
+    return df
 
 
 def crawl(
