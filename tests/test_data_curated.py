@@ -104,3 +104,19 @@ def test_cli(roots, tmp_path, capsys):
     assert (tmp_path / "s.json").exists()
     assert main(["data", "synth", str(tmp_path / "syn"), "--n", "3", "--size", "48", "--shard-size", "2"]) == 0
     assert len(storage.read_manifest(tmp_path / "syn/manifest.parquet")) == 3
+
+
+def test_record_dataset_gives_synth_style_items(roots):
+    from facelib.data.records_dataset import RecordDataset
+
+    recs = list(readers.read("vggface2", roots["vggface2"], splits=("train",)))
+    ds = RecordDataset(recs, roots["vggface2"])
+    assert len(ds) == 12 and ds.num_identities == 12
+    img, lab = ds[3]
+    assert img.shape == (64, 64, 3) and img.dtype == np.uint8
+    assert set(lab) == {"identity", "identity_name", "landmarks_5", "box"}      # only what VGG-Face2 has
+    assert lab["identity"] == sorted(r.identity for r in recs).index(recs[3].identity)
+    aff = RecordDataset(list(readers.read("affectnet", roots["affectnet"])), roots["affectnet"],
+                        transform=lambda im, lb: (im.shape, lb["expression"], lb["landmarks_2d"].shape))
+    shape, expr, lm = aff[0]
+    assert shape == (64, 64, 3) and expr in range(8) and lm == (68, 2)
