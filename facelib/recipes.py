@@ -684,9 +684,10 @@ def lr_schedule(recipe: Pretrain, iters_per_epoch: int) -> np.ndarray:
 # Flickr crawl (supplement 3)
 # --------------------------------------------------------------------------------------------
 PAPER_FLICKR = Flickr()
-# The demo crawls the loopback server (facelib.flickr.local_server): short waits, no API quota.
+# The demo crawls the loopback server (facelib.flickr.local_server): short waits, no API quota,
+# and a server that caps a query at 100 results (pages of 50), so that date windows are split.
 DEMO_FLICKR = override(PAPER_FLICKR, api_rate=0.0, download_rate=0.0, backoff_s=0.05,
-                       backoff_max_s=1.0, timeout_s=5.0)
+                       backoff_max_s=1.0, timeout_s=5.0, result_cap=100, per_page=50)
 
 
 def flickr(profile: str = "paper", **overrides: Any) -> Flickr:

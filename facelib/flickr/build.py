@@ -23,7 +23,8 @@ from facelib import storage
 from facelib.faces import preprocess as pre
 from facelib.flickr.crawl import photos_table
 
-__all__ = ["DATASET", "FILE_LIST", "BuildSummary", "build_dataset", "read_dataset", "ATTRIBUTION_COLUMNS"]
+__all__ = ["DATASET", "FILE_LIST", "BuildSummary", "build_dataset", "read_dataset", "samples_figure",
+           "ATTRIBUTION_COLUMNS"]
 
 DATASET = "flickr_face.parquet"
 FILE_LIST = "downloaded.txt"
@@ -86,3 +87,41 @@ def build_dataset(crawl_dir: Path | str, out: Path | str, *, profile: str = "pap
 def read_dataset(out: Path | str) -> pd.DataFrame:
     """The Flickr-Face manifest of a built folder (one row per face, with attribution)."""
     return storage.read_manifest(Path(out) / DATASET)
+
+
+def samples_figure(crawl_dir: Path | str, out: Path | str, n: int = 6, seed: int = 0, title: str = "") -> Any:
+    """Matplotlib figure: ``n`` photos with their detected faces boxed, each with its attribution.
+
+    Args:
+        crawl_dir: the crawl folder (photos on disk).
+        out: the built dataset folder (``flickr_face.parquet``).
+        n: photos shown (chosen at random among photos with at least one face).
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    from facelib import images, viz
+
+    viz.paper_style()
+    ds = read_dataset(out)
+    ids = ds["photo_id"].drop_duplicates()
+    ids = ids.sample(min(n, len(ids)), random_state=seed).tolist() if len(ids) else []
+    cols = 3
+    rows = max(1, -(-len(ids) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.9 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, pid in zip(axes.flat, ids):
+        faces = ds[ds["photo_id"] == pid]
+        first = faces.iloc[0]
+        ax.imshow(images.load_image(Path(crawl_dir) / first["file"]))
+        for _, f in faces.iterrows():
+            ax.add_patch(Rectangle((f["x1"], f["y1"]), f["x2"] - f["x1"], f["y2"] - f["y1"],
+                                   fill=False, lw=1.5, color="#00d0ff"))
+        tags = ", ".join(first["tags"]) if isinstance(first["tags"], (list, np.ndarray)) else str(first["tags"])
+        ax.set_title(f"{pid}\n{first['license_name']} | {first['ownername']}\ntags: {tags}", fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -62,7 +62,7 @@ from facelib.flickr.transport import (
 )
 
 __all__ = ["STATE", "IMAGES", "PHOTOS", "CrawlSummary", "CrawlState", "crawl", "photos_table",
-           "windows_table", "photo_path", "FLICKR_PHOTO_HOSTS"]
+           "windows_table", "refused_table", "photo_path", "FLICKR_PHOTO_HOSTS"]
 
 STATE, IMAGES, PHOTOS, LOCK = "crawl.sqlite", "images", "photos.parquet", ".crawl.lock"
 FLICKR_PHOTO_HOSTS = ("staticflickr.com", "flickr.com")
@@ -208,6 +208,7 @@ def _search(state: CrawlState, client: FlickrClient, tags: Sequence[str], licens
             max_photos: int | None, max_per_tag: int | None, summary: CrawlSummary,
             progress: bool) -> None:
     recipe = client.recipe
+    calls0 = client.calls
     lo, hi = state.meta("min_upload_date"), state.meta("max_upload_date")
     lic_ok = set(licenses)
     bar = None
@@ -293,7 +294,7 @@ def _search(state: CrawlState, client: FlickrClient, tags: Sequence[str], licens
     finally:
         if bar is not None:
             bar.close()
-    summary.api_calls = client.calls
+    summary.api_calls = client.calls - calls0
 
 
 # --------------------------------------------------------------------------------------------
@@ -481,6 +482,18 @@ def windows_table(out: Path | str) -> pd.DataFrame:
         df[col] = pd.to_datetime(df[col], unit="s", utc=True)
     df["done"] = df["done"].astype(bool)
     return df
+
+
+def refused_table(out: Path | str) -> pd.DataFrame:
+    """Search records the crawl refused: ``tag, raw_id, reason`` (bad ids, no URL, licence)."""
+    path = Path(out) / STATE
+    if not path.is_file():
+        raise FileNotFoundError(f"no crawl state at {path}")
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return pd.read_sql_query("SELECT tag, raw_id, reason FROM invalid ORDER BY tag, raw_id", db)
+    finally:
+        db.close()
 
 
 def crawl(

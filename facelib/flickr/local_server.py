@@ -44,7 +44,7 @@ import numpy as np
 
 from facelib.flickr.tags import TAGS, normalize_tag
 
-__all__ = ["Photo", "Faults", "FAULT_KINDS", "make_catalog", "render_photo", "LocalFlickr"]
+__all__ = ["Photo", "Faults", "FAULT_KINDS", "make_catalog", "demo_faults", "render_photo", "LocalFlickr"]
 
 API_PATH = "/services/rest/"
 PHOTO_PATH = "/photos/"
@@ -145,6 +145,18 @@ def make_catalog(
             tags=ptags, date_upload=date, title=f"demo photo {i}",
         ))
     return photos
+
+
+def demo_faults(photos: Sequence[Photo], licenses: Sequence[int] = (4, 9, 10, 11), latency_s: float = 0.02) -> Faults:
+    """One photo with each fault (except ``slow``), chosen among photos with ``licenses``.
+
+    What the book's demo crawl meets: every transient fault is retried into a download, every
+    permanent one ends as a failure with its reason.
+    """
+    keep = sorted((p for p in photos if p.license in set(licenses)), key=lambda p: (p.date_upload, p.id))
+    kinds = [k for k in FAULT_KINDS if k != "slow"]  # among the oldest photos: a crawl meets them first
+    return Faults(photo={p.id: k for p, k in zip(keep[1::3], kinds)}, latency_s=latency_s,
+                  duplicate_pages=True, evil_ids=True, api_429=1, retry_after_s=0.2)
 
 
 # --------------------------------------------------------------------------------------------
