@@ -17,7 +17,7 @@ import io
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import h5py
 import numpy as np
@@ -230,13 +230,7 @@ def _decode_rgb(data: bytes) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-try:  # torch is a dependency, but keep storage importable for tools that lack it
-    from torch.utils.data import Dataset as _TorchDataset
-except ImportError:  # pragma: no cover
-    _TorchDataset = object  # type: ignore[assignment,misc]
-
-
-class ShardDataset(_TorchDataset):  # type: ignore[misc,valid-type]
+class _ShardDataset:
     """A map-style torch ``Dataset`` over the rows of a manifest, reading images from shards.
 
     Each item is decoded lazily (PIL, converted to RGB, as the authors' reader does). Each HDF5
@@ -313,3 +307,28 @@ class ShardDataset(_TorchDataset):  # type: ignore[misc,valid-type]
         except Exception:
             pass
 
+
+def _make_shard_dataset() -> type:
+    """``ShardDataset`` as a ``torch.utils.data.Dataset`` subclass, built on first use.
+
+    Importing torch takes seconds; the preprocessing workers and the command line need this
+    module but not torch, so the class is created when someone asks for it.
+    """
+    from torch.utils.data import Dataset
+
+    cls = type("ShardDataset", (_ShardDataset, Dataset), {"__doc__": _ShardDataset.__doc__})
+    cls.__module__ = __name__
+    cls.__qualname__ = "ShardDataset"  # pickles by reference to facelib.storage.ShardDataset
+    return cls
+
+
+if TYPE_CHECKING:  # type checkers see the class; at run time it is built on first access
+    ShardDataset = _ShardDataset
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ShardDataset":
+        cls = _make_shard_dataset()
+        globals()["ShardDataset"] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -120,3 +120,54 @@ def bad_inputs(folder: Path) -> dict[str, str | None]:
 def unreadable_as_root() -> bool:
     """Whether this process can read a mode-000 file anyway (root ignores permissions)."""
     return os.geteuid() == 0 if hasattr(os, "geteuid") else False
+
+
+def many_faces(folder: Path, n: int, seed: int = 0) -> list[str]:
+    """``n`` small JPEGs with one face each (the astronaut, shifted, scaled and flipped)."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    src = astronaut()[0:330, 70:400]
+    names = []
+    for i in range(n):
+        s = rng.uniform(0.6, 0.9)
+        img = cv2.resize(src, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        dx, dy = rng.integers(0, 30, 2)
+        img = img[dy:, dx:]
+        if i % 2:
+            img = img[:, ::-1]
+        name = f"face_{i:03d}.jpg"
+        save(folder / name, np.ascontiguousarray(img), quality=90)
+        names.append(name)
+    return names
+
+
+def photo_folder(folder: Path) -> dict[str, int | str]:
+    """Packaged photos plus every bad input: ``{name: expected faces or reject reason}``."""
+    import cv2
+    from skimage import data
+
+    folder.mkdir(parents=True, exist_ok=True)
+    expected: dict[str, int | str] = {}
+    save(folder / "astronaut.png", data.astronaut())
+    expected["astronaut.png"] = 1
+    save(folder / "camera.png", data.camera())  # greyscale PNG
+    expected["camera.png"] = 1
+    save(folder / "grace_hopper.jpg", grace_hopper(), quality=95)
+    expected["grace_hopper.jpg"] = 1
+    for name in ("coffee", "chelsea"):
+        save(folder / f"{name}.png", getattr(data, name)())
+        expected[f"{name}.png"] = "no face"
+    save(folder / "rocket.jpg", data.rocket(), quality=90)
+    expected["rocket.jpg"] = "no face"
+    save(folder / "border_cut.png", np.ascontiguousarray(data.astronaut()[:, 215:]))
+    expected["border_cut.png"] = 1
+    big = np.zeros((3000, 4000, 3), np.uint8)
+    big[:, 700:3260] = cv2.resize(grace_hopper(), (2560, 3000), interpolation=cv2.INTER_LINEAR)
+    (folder / "sub").mkdir(exist_ok=True)
+    save(folder / "sub" / "large_4000x3000.jpg", big, quality=85)
+    expected["sub/large_4000x3000.jpg"] = 1
+    for name, reason in bad_inputs(folder / "bad").items():
+        expected[f"bad/{name}"] = 1 if reason is None else reason
+    return expected

@@ -141,6 +141,7 @@ def test_shard_dataset_in_dataloader_workers(tmp_path):
             rows.append({"shard": shard, "index": idx})
     ds = storage.ShardDataset(pd.DataFrame(rows), root=tmp_path,
                               transform=lambda a: torch.from_numpy(a.copy()))
+    assert isinstance(ds, torch.utils.data.Dataset)
     ds[0]  # open a handle in the parent: workers must not reuse it
     loader = torch.utils.data.DataLoader(ds, batch_size=3, num_workers=2)
     batches = torch.cat(list(loader))

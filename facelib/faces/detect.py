@@ -218,8 +218,8 @@ class RetinaFaceONNX:
             raise ValueError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
         small, factor = resize_long_side(image, self.max_side) if self.max_side else (image, 1.0)
         h, w = small.shape[:2]
-        x = small[..., ::-1].astype(np.float32) - np.asarray(self.MEAN_BGR, np.float32)
-        x = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+        # RGB -> BGR, minus the mean, NCHW float32, in one pass
+        x = cv2.dnn.blobFromImage(small, 1.0, None, self.MEAN_BGR, swapRB=True)
         loc, conf, landms = self._get_session().run(None, {"input": x})
         scores = conf[0, :, 1]
         keep = np.flatnonzero(scores >= self.score_threshold)

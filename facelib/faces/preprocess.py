@@ -1,0 +1,750 @@
+"""The batch pipeline: a folder of photos -> 256x256 face crops in HDF5 shards + parquet manifest.
+
+Supplement 1.1: every pretraining image is a RetinaFace detection cropped so that the face
+takes about 190 px of a 256x256 image. :func:`preprocess` does this for a folder (or a list of
+files), on several processes, and writes
+
+* ``crops-NNNNN.h5``: the crops as JPEG bytes, in the authors' HDF5 layout (dataset ``images``);
+* ``aligned-NNNNN.h5`` (with ``align=True``): 5-point aligned faces (supplement 1.2);
+* ``manifest.parquet``: one row per face (source file, face index, box, score, landmarks, face
+  size in source pixels, the crop transform, shard and index in shard);
+* ``files.parquet``: one row per source file (size, faces, status);
+* ``rejects.parquet``: files that gave no face, with the reason (``error`` marks files that
+  could not be read at all, as opposed to photos without a face);
+* ``config.json``: the options the folder was made with (a rerun must use the same).
+
+Resuming: results are committed in parts (``parts/NNNNNN.files.parquet`` then
+``parts/NNNNNN.faces.parquet``) right after each shard is renamed into place, so a kill at any
+moment loses at most the shard being filled; rerunning the same command skips every committed
+file and removes what the interrupted run left half-done. A worker process that dies (killed,
+out of memory, a decoder crash) is replaced; a file that kills a worker on its own is rejected.
+
+Shown in ``notebooks/01_data_curation.py``; command line: ``facelib preprocess SRC OUT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import json
+import multiprocessing
+import multiprocessing.context
+import os
+import re
+import sys
+import time
+from multiprocessing import connection as mp_connection
+from multiprocessing.connection import Connection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from facelib import images, recipes, storage
+from facelib.faces.align import align_face
+from facelib.faces.crop import box_size, crop_face
+from facelib.faces.detect import LANDMARK_NAMES, Detector, make_detector
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "FaceResult",
+    "FileResult",
+    "Summary",
+    "list_images",
+    "process_image",
+    "preprocess",
+    "add_cli",
+    "MANIFEST",
+    "FILES",
+    "REJECTS",
+]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".jfif")
+MANIFEST, FILES, REJECTS, CONFIG, PARTS = (
+    "manifest.parquet", "files.parquet", "rejects.parquet", "config.json", "parts"
+)
+CROPS_PREFIX, ALIGNED_PREFIX = "crops", "aligned"
+NO_FACE = "no face"
+TOO_SMALL = "faces smaller than min_face"
+WORKER_DIED = "worker process died"
+LMK_COLUMNS = [f"{n}_{c}" for n in LANDMARK_NAMES for c in "xy"]
+
+
+# --------------------------------------------------------------------------------------------
+# One image
+# --------------------------------------------------------------------------------------------
+@dataclass
+class FaceResult:
+    """One kept face of a source image.
+
+    Attributes:
+        box: (4,) ``x1, y1, x2, y2`` in source pixels.
+        score: detector confidence.
+        landmarks: (5, 2) in source pixels.
+        crop_matrix: (2, 3) source-to-crop transform.
+        crop: the 256x256 crop, JPEG bytes.
+        aligned: the aligned face, JPEG bytes (``None`` unless alignment was asked for).
+    """
+
+    box: np.ndarray
+    score: float
+    landmarks: np.ndarray
+    crop_matrix: np.ndarray
+    crop: bytes
+    aligned: bytes | None = None
+
+
+@dataclass
+class FileResult:
+    """What became of one source file."""
+
+    file: str
+    width: int = 0
+    height: int = 0
+    detected: int = 0
+    faces: list[FaceResult] = field(default_factory=list)
+    reason: str = ""  # empty when at least one face was kept
+    detail: str = ""
+    error: bool = False  # the file could not be read or processed at all
+    seconds: float = 0.0
+
+    @property
+    def rejected(self) -> bool:
+        return bool(self.reason)
+
+
+def _encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
+    ok, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:  # pragma: no cover - cv2 fails only on invalid arrays
+        raise RuntimeError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def process_image(
+    image: np.ndarray,
+    detector: Detector,
+    recipe: recipes.Crop,
+    *,
+    min_face: int | None = None,
+    max_faces: int | None = None,
+    align: bool = False,
+) -> tuple[int, list[FaceResult]]:
+    """Detect, filter, crop (and align) the faces of one decoded image.
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        detector: any :class:`~facelib.faces.detect.Detector`.
+        recipe: the crop recipe (geometry, box-size rule, JPEG quality, aligned size).
+        min_face: drop faces whose box size (``recipe.box_size`` rule) is below this many
+            source pixels (default ``recipe.min_face``).
+        max_faces: keep at most this many faces, the highest-scoring first (``None``: all).
+        align: also produce the 5-point aligned face (``recipe.aligned_size``).
+
+    Returns:
+        (number of detections before filtering, kept faces by decreasing score).
+    """
+    min_face = recipe.min_face if min_face is None else min_face
+    det = detector.detect(image)
+    n_detected = len(det)
+    if n_detected:
+        det = det.select(box_size(det.boxes, recipe.box_size) >= min_face)
+    if max_faces is not None:
+        det = det.select(np.arange(min(len(det), max_faces)))
+    faces = []
+    for box, score, lmk in zip(det.boxes, det.scores, det.landmarks):
+        crop, M = crop_face(image, box, recipe.face_size, recipe.output_size, recipe.box_size)
+        aligned = None
+        if align:
+            a, _ = align_face(image, lmk, recipe.aligned_size)
+            aligned = _encode_jpeg(a, recipe.jpeg_quality)
+        faces.append(FaceResult(box.astype(np.float64), float(score), lmk.astype(np.float64), M,
+                                _encode_jpeg(crop, recipe.jpeg_quality), aligned))
+    return n_detected, faces
+
+
+# --------------------------------------------------------------------------------------------
+# Worker processes
+# --------------------------------------------------------------------------------------------
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(recipe: recipes.Crop, options: dict[str, Any]) -> None:
+    """Per-process state: one detector with one inference thread, OpenCV single-threaded."""
+    cv2.setNumThreads(1)
+    _WORKER["recipe"] = recipe
+    _WORKER["options"] = options
+    _WORKER["detector"] = make_detector(recipe, threads=options.get("threads", 1))
+
+
+def _process_file(path: str, key: str) -> FileResult:
+    """Decode and process one file; never raises (failures become a rejected FileResult)."""
+    t0 = time.perf_counter()
+    recipe: recipes.Crop = _WORKER["recipe"]
+    opts = _WORKER["options"]
+    res = FileResult(file=key)
+    try:
+        img = images.load_image(path, max_pixels=recipe.max_image_pixels)
+        res.height, res.width = img.shape[:2]
+        res.detected, res.faces = process_image(
+            img, _WORKER["detector"], recipe, min_face=opts["min_face"],
+            max_faces=opts["max_faces"], align=opts["align"],
+        )
+        if not res.faces:
+            res.reason = NO_FACE if res.detected == 0 else TOO_SMALL
+    except images.ImageDecodeError as e:
+        res.reason, res.detail, res.error = e.reason, str(e), True
+    except Exception as e:  # the run goes on past anything one file can do
+        res.reason, res.detail, res.error = "processing error", f"{key}: {type(e).__name__}: {e}", True
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------------------------
+def list_images(src: Path | str, suffixes: Sequence[str] = IMAGE_SUFFIXES) -> list[tuple[str, str]]:
+    """The images under ``src``: ``(path, key)`` pairs, sorted by key.
+
+    ``src`` is a folder (walked recursively; every entry whose name ends in an image suffix is
+    listed, directories and unreadable files included, so that they end up in the rejects) or a
+    text file with one path per line (relative paths are relative to the list's folder). The
+    key is the path relative to ``src`` (folder) or as written in the list.
+    """
+    src = Path(src)
+    suffixes = tuple(s.lower() for s in suffixes)
+    if src.is_file():
+        base = src.parent
+        out = []
+        for line in src.read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                p = Path(line)
+                out.append((os.fspath(p if p.is_absolute() else base / p), line))
+        return out
+    if not src.is_dir():
+        raise FileNotFoundError(f"image source not found: {src}")
+    out = []
+    for root, dirs, files in os.walk(src):
+        dirs.sort()
+        for name in sorted(files + dirs):
+            if name.lower().endswith(suffixes) and not name.startswith("."):
+                p = Path(root) / name
+                out.append((os.fspath(p), p.relative_to(src).as_posix()))
+    out.sort(key=lambda t: t[1])
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Output folder: committed parts, resume, consolidation
+# --------------------------------------------------------------------------------------------
+_PART_RE = re.compile(r"^(\d{6})\.(files|faces)\.parquet$")
+
+
+def _committed_parts(out: Path) -> list[int]:
+    """Sequence numbers of complete commits (both parts present); removes incomplete ones."""
+    parts = out / PARTS
+    if not parts.is_dir():
+        return []
+    seen: dict[int, set[str]] = collections.defaultdict(set)
+    for p in parts.iterdir():
+        m = _PART_RE.match(p.name)
+        if m:
+            seen[int(m.group(1))].add(m.group(2))
+        elif p.name.endswith(".tmp"):
+            p.unlink()  # a write interrupted by a kill
+    done = []
+    for seq, kinds in sorted(seen.items()):
+        if kinds == {"files", "faces"}:
+            done.append(seq)
+        else:  # the faces part is written last: without it the commit never happened
+            for k in kinds:
+                (parts / f"{seq:06d}.{k}.parquet").unlink()
+    return done
+
+
+def _read_parts(out: Path, seqs: Iterable[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    files, faces = [], []
+    for seq in seqs:
+        files.append(pd.read_parquet(out / PARTS / f"{seq:06d}.files.parquet"))
+        faces.append(pd.read_parquet(out / PARTS / f"{seq:06d}.faces.parquet"))
+    fdf = pd.concat(files, ignore_index=True) if files else pd.DataFrame()
+    xdf = pd.concat(faces, ignore_index=True) if faces else pd.DataFrame()
+    if len(fdf):  # a retried file: its last commit wins
+        fdf = fdf.drop_duplicates("file", keep="last").reset_index(drop=True)
+    if len(xdf):
+        xdf = xdf[xdf["file"].isin(set(fdf["file"]))]
+        xdf = xdf.drop_duplicates(["file", "face"], keep="last").reset_index(drop=True)
+    return fdf, xdf
+
+
+def _remove_orphans(out: Path, faces: pd.DataFrame) -> list[str]:
+    """Delete shards no committed face points to (left by a killed run) and temp files."""
+    used: set[str] = set()
+    for col in ("shard", "aligned_shard"):
+        if col in faces:
+            used |= set(faces[col].dropna().astype(str))
+    removed = []
+    for p in out.iterdir():
+        is_shard = re.match(rf"^({CROPS_PREFIX}|{ALIGNED_PREFIX})-\d+\.h5$", p.name)
+        if (is_shard and p.name not in used) or (p.name.startswith(".") and p.name.endswith(".tmp")):
+            p.unlink()
+            removed.append(p.name)
+    return removed
+
+
+def _config(recipe: recipes.Crop, align: bool, min_face: int, max_faces: int | None,
+            shard_size: int) -> dict[str, Any]:
+    return {
+        "recipe": {k: list(v) if isinstance(v, tuple) else v
+                   for k, v in dataclasses.asdict(recipe).items()},
+        "align": align, "min_face": min_face, "max_faces": max_faces, "shard_size": shard_size,
+        "detector": "retinaface-mnet0.25",
+    }
+
+
+def _check_config(out: Path, config: dict[str, Any]) -> None:
+    path = out / CONFIG
+    if path.exists():
+        old = json.loads(path.read_text())
+        diff = {k: (old.get(k), v) for k, v in config.items() if old.get(k) != v}
+        if diff:
+            raise ValueError(
+                f"{out} was made with different options; use a new output folder or the same "
+                f"options. Differences (folder, now): {diff}"
+            )
+    else:
+        tmp = storage.atomic_path(path)
+        tmp.write_text(json.dumps(config, indent=2))
+        os.replace(tmp, path)
+
+
+class _Lock:
+    """One run per output folder: ``.lock`` holds the owner's pid; a dead owner's lock is taken."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / ".lock"
+
+    def __enter__(self) -> _Lock:
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                os.write(fd, str(os.getpid()).encode())
+                os.close(fd)
+                return self
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or 0)
+                    os.kill(pid, 0)
+                except (ValueError, ProcessLookupError, FileNotFoundError):
+                    self.path.unlink(missing_ok=True)  # stale: its owner is gone
+                    continue
+                except PermissionError:
+                    pass
+                raise RuntimeError(f"{self.path.parent} is being written by process {pid}")
+        raise RuntimeError(f"could not lock {self.path.parent}")
+
+    def __exit__(self, *exc: Any) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _file_row(r: FileResult) -> dict[str, Any]:
+    return {"file": r.file, "width": r.width, "height": r.height, "detected": r.detected,
+            "faces": len(r.faces), "status": "rejected" if r.rejected else "ok",
+            "reason": r.reason, "detail": r.detail, "error": r.error, "seconds": r.seconds}
+
+
+_FILE_COLUMNS = list(_file_row(FileResult("")).keys())
+_FACE_COLUMNS = (["file", "face", "x1", "y1", "x2", "y2", "score"] + LMK_COLUMNS
+                 + ["face_w", "face_h", "image_w", "image_h", "crop_scale", "crop_tx", "crop_ty",
+                    "shard", "index", "aligned_shard", "aligned_index"])
+
+
+class _Committer:
+    """Writes faces into shards and commits finished files in parts (see the module doc)."""
+
+    def __init__(self, out: Path, shard_size: int, align: bool, first_seq: int) -> None:
+        self.out = out
+        self.crops = storage.ShardWriter(out, CROPS_PREFIX, shard_size)
+        self.aligned = storage.ShardWriter(out, ALIGNED_PREFIX, shard_size) if align else None
+        self.seq = first_seq
+        self.files: list[dict[str, Any]] = []  # finished, not yet committed
+        self.faces: list[dict[str, Any]] = []
+        self.last_commit = time.monotonic()
+
+    def add(self, r: FileResult) -> None:
+        rows = []
+        for i, f in enumerate(r.faces):
+            shard, index = self.crops.add(f.crop)
+            a_shard, a_index = self.aligned.add(f.aligned) if self.aligned else (None, None)
+            x1, y1, x2, y2 = f.box
+            rows.append({
+                "file": r.file, "face": i, "x1": x1, "y1": y1, "x2": x2, "y2": y2,
+                "score": f.score, **dict(zip(LMK_COLUMNS, f.landmarks.ravel().tolist())),
+                "face_w": x2 - x1, "face_h": y2 - y1, "image_w": r.width, "image_h": r.height,
+                "crop_scale": f.crop_matrix[0, 0], "crop_tx": f.crop_matrix[0, 2],
+                "crop_ty": f.crop_matrix[1, 2], "shard": shard, "index": index,
+                "aligned_shard": a_shard, "aligned_index": a_index,
+            })
+            if self.crops.pending == 0 and i < len(r.faces) - 1:
+                # a shard was just finished in the middle of this file: everything before it is
+                # on disk, this file is not complete yet
+                self.commit()
+        self.files.append(_file_row(r))
+        self.faces.extend(rows)
+        if self.crops.pending == 0 and (
+            len(r.faces) > 0 or len(self.files) >= 1000 or time.monotonic() - self.last_commit > 60
+        ):
+            self.commit()
+
+    def commit(self) -> None:
+        if not self.files:
+            return
+        parts = self.out / PARTS
+        files = pd.DataFrame(self.files, columns=_FILE_COLUMNS)
+        faces = pd.DataFrame(self.faces, columns=_FACE_COLUMNS)
+        faces["aligned_index"] = faces["aligned_index"].astype("Int64")
+        storage.write_manifest(files, parts / f"{self.seq:06d}.files.parquet")
+        storage.write_manifest(faces, parts / f"{self.seq:06d}.faces.parquet")  # the commit
+        self.seq += 1
+        self.files, self.faces = [], []
+        self.last_commit = time.monotonic()
+
+    def close(self) -> None:
+        self.crops.close()
+        if self.aligned:
+            self.aligned.close()
+        self.commit()
+
+    def abandon(self) -> None:
+        self.crops.abandon()
+        if self.aligned:
+            self.aligned.abandon()
+
+
+def _consolidate(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    files, faces = _read_parts(out, _committed_parts(out))
+    if not len(files):
+        files = pd.DataFrame(columns=_FILE_COLUMNS)
+    if not len(faces):
+        faces = pd.DataFrame(columns=_FACE_COLUMNS)
+    storage.write_manifest(faces, out / MANIFEST)
+    storage.write_manifest(files, out / FILES)
+    rejects = files.loc[files["status"] == "rejected", ["file", "reason", "detail", "error"]]
+    storage.write_manifest(rejects.reset_index(drop=True), out / REJECTS)
+    return files, faces
+
+
+# --------------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Summary:
+    """What a run did (this run only, except ``total_faces``)."""
+
+    files: int = 0
+    skipped: int = 0
+    faces: int = 0
+    rejects: dict[str, int] = field(default_factory=dict)
+    errors: int = 0
+    seconds: float = 0.0
+    total_faces: int = 0
+    worker_restarts: int = 0
+
+    @property
+    def faces_per_s(self) -> float:
+        return self.faces / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def images_per_s(self) -> float:
+        return self.files / self.seconds if self.seconds > 0 else 0.0
+
+    def __str__(self) -> str:
+        rej = ", ".join(f"{k}: {v}" for k, v in sorted(self.rejects.items())) or "none"
+        return (
+            f"files processed: {self.files} (skipped, already done: {self.skipped})\n"
+            f"faces written: {self.faces} (folder total: {self.total_faces})\n"
+            f"rejected files: {sum(self.rejects.values())} ({rej}); could not be read: {self.errors}\n"
+            f"time: {self.seconds:.1f} s, {self.images_per_s:.2f} images/s, "
+            f"{self.faces_per_s:.2f} faces/s"
+            + (f"\nworker processes replaced: {self.worker_restarts}" if self.worker_restarts else "")
+        )
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """Workers come from a fork server, never forked from this (possibly threaded) process.
+
+    Forking a process that runs threads (tqdm's monitor, a notebook's kernel threads) can copy
+    a held lock into the child, which then hangs. The server imports this module once, so
+    starting a worker stays cheap.
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        return ctx
+    return multiprocessing.get_context("spawn")  # pragma: no cover - not on Linux
+
+
+def _worker_main(conn: Connection, recipe: recipes.Crop, options: dict[str, Any]) -> None:
+    """A worker process: receive ``(path, key)``, send back its FileResult, until ``None``/EOF."""
+    _init_worker(recipe, options)
+    try:
+        while True:
+            item = conn.recv()
+            if item is None:
+                break
+            conn.send(_process_file(*item))
+    except (EOFError, OSError, KeyboardInterrupt):  # the parent is gone: stop quietly
+        pass
+
+
+class _Worker:
+    """One worker process with its own pipe.
+
+    A dedicated pipe per worker (not a shared queue) means that a worker killed in the middle
+    of sending a result damages only its own pipe, which then reads as EOF: the parent notices
+    and never blocks on a half-written message.
+    """
+
+    def __init__(self, ctx: multiprocessing.context.BaseContext, recipe: recipes.Crop,
+                 options: dict[str, Any]) -> None:
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, recipe, options), daemon=True)
+        self.proc.start()
+        child.close()
+        self.assigned: collections.deque[tuple[int, tuple[str, str], bool]] = collections.deque()
+
+    def send(self, seq: int, item: tuple[str, str], alone: bool) -> None:
+        self.conn.send(item)
+        self.assigned.append((seq, item, alone))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.proc.join(timeout)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join()
+        self.conn.close()
+
+
+def _results(items: list[tuple[str, str]], workers: int, recipe: recipes.Crop,
+             options: dict[str, Any], summary: Summary):
+    """Yield a FileResult per item, in input order, from ``workers`` processes (1: in-process).
+
+    Each worker holds at most two files at a time. A worker that dies (killed, out of memory,
+    a decoder crash) is replaced; the files it held are retried, each alone on a worker, and a
+    file that kills a worker when alone is rejected (``WORKER_DIED``).
+    """
+    if workers <= 1:
+        _init_worker(recipe, options)
+        for path, key in items:
+            yield _process_file(path, key)
+        return
+    ctx = _mp_context()
+    todo = collections.deque(enumerate(items))  # (seq, item)
+    retry: collections.deque[tuple[int, tuple[str, str]]] = collections.deque()
+    done: dict[int, FileResult] = {}
+    next_seq = 0
+    pool = [_Worker(ctx, recipe, options) for _ in range(workers)]
+
+    def replace(i: int) -> None:
+        """Worker ``i`` died: retry or reject what it held, start a new one."""
+        w = pool[i]
+        summary.worker_restarts += 1
+        lost = list(w.assigned)
+        w.assigned.clear()
+        w.stop(timeout=0)
+        if len(lost) == 1 and lost[0][2]:  # it was alone: this file kills workers
+            seq, (_, key), _ = lost[0]
+            done[seq] = FileResult(file=key, reason=WORKER_DIED, error=True,
+                                   detail=f"{key}: {WORKER_DIED} while processing it")
+        else:
+            retry.extend((seq, item) for seq, item, _ in lost)
+        pool[i] = _Worker(ctx, recipe, options)
+
+    try:
+        while next_seq < len(items):
+            # hand out work: retried files go alone to an idle worker, the rest two at a time
+            for i in range(len(pool)):
+                w = pool[i]
+                try:
+                    if retry and not w.assigned:
+                        seq, item = retry[0]
+                        w.send(seq, item, alone=True)
+                        retry.popleft()
+                    while (todo and len(w.assigned) < 2 and not (w.assigned and w.assigned[0][2])
+                           and len(done) < 8 * workers):  # bound the results held for ordering
+                        seq, item = todo[0]
+                        w.send(seq, item, alone=False)
+                        todo.popleft()
+                except OSError:  # broken pipe: it died since the last look
+                    replace(i)
+            busy = [w for w in pool if w.assigned]
+            if busy:
+                mp_connection.wait([w.conn for w in busy] + [w.proc.sentinel for w in busy])
+            for i in range(len(pool)):
+                w = pool[i]
+                try:
+                    while w.assigned and w.conn.poll():
+                        res = w.conn.recv()
+                        done[w.assigned.popleft()[0]] = res
+                    if w.assigned and not w.proc.is_alive():
+                        raise EOFError
+                except (EOFError, OSError):
+                    replace(i)
+            while next_seq in done:
+                yield done.pop(next_seq)
+                next_seq += 1
+    finally:
+        for w in pool:
+            w.stop()
+
+
+def preprocess(
+    src: Path | str,
+    out: Path | str,
+    *,
+    profile: str = "paper",
+    recipe: recipes.Crop | None = None,
+    workers: int = 1,
+    shard_size: int = 1000,
+    max_faces_per_image: int | None = None,
+    min_face: int | None = None,
+    align: bool = False,
+    jpeg_quality: int | None = None,
+    retry_rejects: bool = False,
+    limit: int | None = None,
+    progress: bool = True,
+) -> Summary:
+    """Detect, crop and store every face of the images under ``src`` into ``out`` (resumable).
+
+    Args:
+        src: an image folder (walked recursively) or a text file listing image paths.
+        out: output folder (see the module doc for its layout).
+        profile: recipe profile when ``recipe`` is not given (the crop is the paper's in both).
+        recipe: the crop recipe (``recipes.crop(profile)`` by default).
+        workers: processes (1: in this process).
+        shard_size: crops per HDF5 shard.
+        max_faces_per_image: keep at most this many faces per image, best-scoring first.
+        min_face: minimum face box size in source pixels (default ``recipe.min_face``).
+        align: also write 5-point aligned faces (``recipe.aligned_size``) to ``aligned-*.h5``.
+        jpeg_quality: overrides ``recipe.jpeg_quality``.
+        retry_rejects: process again the files an earlier run could not read.
+        limit: process at most this many new files (then stop; a rerun continues).
+        progress: show a progress bar with rate and ETA.
+
+    Returns:
+        A :class:`Summary` of this run.
+    """
+    t0 = time.perf_counter()
+    recipe = recipe if recipe is not None else recipes.crop(profile)
+    if jpeg_quality is not None:
+        recipe = recipes.override(recipe, jpeg_quality=jpeg_quality)
+    if min_face is None:
+        min_face = recipe.min_face
+    if shard_size < 1 or workers < 0 or (max_faces_per_image is not None and max_faces_per_image < 1):
+        raise ValueError("shard_size and max_faces_per_image must be >= 1, workers >= 0")
+    if not 1 <= recipe.jpeg_quality <= 100:
+        raise ValueError(f"jpeg_quality must be in [1, 100], got {recipe.jpeg_quality}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = Summary()
+    with _Lock(out):
+        _check_config(out, _config(recipe, align, min_face, max_faces_per_image, shard_size))
+        seqs = _committed_parts(out)
+        done_files, done_faces = _read_parts(out, seqs)
+        _remove_orphans(out, done_faces)
+        skip: set[str] = set()
+        if len(done_files):
+            ok = done_files if not retry_rejects else done_files[~done_files["error"].astype(bool)]
+            skip = set(ok["file"])
+        items = list_images(src)
+        todo = [it for it in items if it[1] not in skip]
+        summary.skipped = len(items) - len(todo)
+        if limit is not None:
+            todo = todo[:limit]
+        options = {"min_face": min_face, "max_faces": max_faces_per_image, "align": align,
+                   "threads": 1}
+        committer = _Committer(out, shard_size, align, first_seq=max(seqs, default=-1) + 1)
+        bar = None
+        if progress and todo:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(todo), unit="img", desc="preprocess", dynamic_ncols=True)
+        try:
+            for res in _results(todo, workers, recipe, options, summary):
+                committer.add(res)
+                summary.files += 1
+                summary.faces += len(res.faces)
+                if res.rejected:
+                    summary.rejects[res.reason] = summary.rejects.get(res.reason, 0) + 1
+                    summary.errors += int(res.error)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(faces=summary.faces, rejected=sum(summary.rejects.values()),
+                                    refresh=False)
+            committer.close()
+        except BaseException:
+            committer.abandon()  # the open shard is lost; everything committed stays
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        _, faces = _consolidate(out)
+    summary.total_faces = len(faces)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+def add_cli(subparsers: argparse._SubParsersAction) -> None:
+    """``facelib preprocess SRC OUT``: see :func:`preprocess`."""
+    r = recipes.crop()
+    p = subparsers.add_parser(
+        "preprocess",
+        help="detect faces and write 256x256 crops (face ~190 px) into HDF5 shards",
+        description="Detect faces with RetinaFace, crop them so that the face takes about "
+        f"{r.face_size} px of a {r.output_size}x{r.output_size} image (supplement 1.1), and write "
+        "HDF5 shards + a parquet manifest. Rerunning the same command resumes. Exit status: 0, "
+        "or 1 when some file could not be read (see rejects.parquet).",
+    )
+    p.add_argument("src", type=Path, help="image folder, or a text file with one path per line")
+    p.add_argument("out", type=Path, help="output folder")
+    p.add_argument("--profile", default="paper", choices=recipes.PROFILES)
+    p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    p.add_argument("--shard-size", type=int, default=1000, help="crops per shard (default 1000)")
+    p.add_argument("--max-faces-per-image", type=int, default=None)
+    p.add_argument("--min-face", type=int, default=None,
+                   help=f"minimum face size in source px (default {r.min_face})")
+    p.add_argument("--align", action="store_true",
+                   help=f"also write 5-point aligned {r.aligned_size[0]}x{r.aligned_size[1]} faces")
+    p.add_argument("--jpeg-quality", type=int, default=None,
+                   help=f"JPEG quality of the stored crops (default {r.jpeg_quality})")
+    p.add_argument("--retry-rejects", action="store_true",
+                   help="process again files that earlier runs could not read")
+    p.add_argument("--limit", type=int, default=None, help="process at most N new files")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args: argparse.Namespace) -> int:
+    try:
+        summary = preprocess(
+            args.src, args.out, profile=args.profile, workers=args.workers,
+            shard_size=args.shard_size, max_faces_per_image=args.max_faces_per_image,
+            min_face=args.min_face, align=args.align, jpeg_quality=args.jpeg_quality,
+            retry_rejects=args.retry_rejects, limit=args.limit, progress=not args.no_progress,
+        )
+    except (FileNotFoundError, ValueError, RuntimeError, recipes.RecipeError) as e:
+        print(f"facelib preprocess: error: {e}", file=sys.stderr)
+        return 2
+    print(summary)
+    return 1 if summary.errors else 0
