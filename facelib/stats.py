@@ -248,7 +248,7 @@ def face_size_figure(
         steps.append(dict(label=f"{t}", method="relayout", args=[{"shapes": shapes}]))
     menu = dict(direction="down", showactive=True, y=1.16, yanchor="top", xanchor="left")
     fig.update_layout(
-        title=dict(text=title, y=0.98),
+        title=dict(text=title, y=0.98, x=0.02, xanchor="left", font=dict(size=14)),
         template="plotly_white",
         xaxis=dict(title=dict(text=f"face size: {MEASURES[measure]} (px)"), rangemode="tozero"),
         yaxis=dict(title=dict(text="faces per bin")),
@@ -261,8 +261,8 @@ def face_size_figure(
         ],
         sliders=[dict(active=0, steps=steps, x=0.0, len=1.0, y=-0.12, yanchor="top",
                       currentvalue=dict(prefix="minimum face size (shaded: dropped): ", suffix=" px"))],
-        legend=dict(orientation="h", y=-0.42, yanchor="top"),
-        margin=dict(t=110, b=170),
+        showlegend=False,  # the axis titles name the two curves
+        margin=dict(t=120, b=110),
     )
     return viz.plotly_figure(fig, height=height)
 

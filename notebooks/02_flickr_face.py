@@ -186,7 +186,7 @@ stats.license_counts(faces)
 
 # %%
 stats.face_size_figure(faces, bin_width=bin_width, top_tags=top_tags,
-                       title=f"Face sizes: {label}")
+                       title=f"Face sizes<br><sup>{label}</sup>")
 
 # %% [markdown]
 # In JupyterLab (with a live kernel) the same data can be explored with widgets, over every
@@ -211,7 +211,7 @@ stats.face_size_figure(faces, bin_width=bin_width, top_tags=top_tags,
 # Measured by the scripts in `benchmarks/` (numbers read from `benchmarks/measured/`, with the
 # date and machine of the measurement):
 
-# %%
+# %% tags=["remove-input"]
 crawl_bench = json.loads(Path("../benchmarks/measured/bench_flickr_crawl.json").read_text())
 hist_bench = json.loads(Path("../benchmarks/measured/bench_stats_histogram.json").read_text())
 rss = list(crawl_bench["peak_rss_mb"].items())
@@ -229,6 +229,6 @@ display(Markdown(
     f"manifest with pandas and binning with `pd.cut` ({hist_bench['baseline_seconds']} s)."
 ))
 
-# %%
+# %% tags=["remove-cell"]
 if demo:
     server.stop()

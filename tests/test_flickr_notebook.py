@@ -1,0 +1,37 @@
+"""notebooks/02_flickr_face.py in the demo profile: runs end to end, labelled, no secret in it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from flickr_fixtures import REPO
+
+KEY = "FAKE-FLICKR-KEY-in-the-environment-91c2"
+
+
+@pytest.mark.slow
+def test_demo_page_runs_and_leaks_no_key(tmp_path):
+    src = tmp_path / "02.ipynb"
+    out = tmp_path / "02_out.ipynb"
+    py = sys.executable
+    subprocess.run([py, "-m", "jupytext", "--to", "ipynb", "--output", str(src),
+                    str(REPO / "notebooks" / "02_flickr_face.py")], check=True, capture_output=True)
+    env = dict(os.environ, FLICKR_API_KEY=KEY)  # present, and must not be used nor shown by the demo
+    run = subprocess.run([py, "-m", "papermill", "-k", "python3", str(src), str(out), "-p", "profile", "demo"],
+                         cwd=REPO / "notebooks", env=env, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    text = out.read_text()
+    assert KEY not in text and KEY not in run.stdout and KEY not in run.stderr
+    nb = json.loads(text)
+    outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    mimes = {m for o in outputs for m in o.get("data", {})}
+    assert "application/vnd.plotly.v1+json" in mimes and "image/png" in mimes
+    assert "DEMO DATA" in text
+    streams = "".join("".join(o.get("text", "")) for o in outputs if o.get("output_type") == "stream")
+    assert "0 pending" in streams and "Flickr-Face:" in streams
