@@ -108,3 +108,18 @@ def test_cli_finetune(tmp_path, capsys):
     assert {"acc", "valence_ccc", "arousal_rmse"} <= set(out)
     run = json.loads((tmp_path / "emotion/random/50pct/run.json").read_text())
     assert run["n_train"] == 4 and run["regime_name"] == "50%"
+
+
+def test_grid_runs_resumes_and_collects(tmp_path):
+    kw = dict(profile="demo", data=TINY, overrides={"epochs": 1}, progress=False)
+    grid = FT.run_grid("recon3d", {"random": None}, [1.0, 0.5], tmp_path, **kw)
+    assert list(grid["run"]) == ["recon3d/random/100pct", "recon3d/random/50pct"]
+    assert list(grid["n_train"]) == [12, 6] and grid["nme_box"].notna().all()
+    again = FT.run_grid("recon3d", {"random": None}, [1.0, 0.5], tmp_path, **kw)  # read back
+    assert again.drop(columns="seconds").equals(grid.drop(columns="seconds"))
+    collected = FT.collect_runs(tmp_path, "recon3d")
+    assert sorted(collected["run"]) == sorted(grid["run"])
+    other = FT.DataSpec(n_train=10, n_test=10, size=64, num_identities=4)
+    with pytest.raises(FT.FinetuneError, match="other settings"):
+        FT.run_grid("recon3d", {"random": None}, [1.0], tmp_path, profile="demo", data=other,
+                    overrides={"epochs": 1}, progress=False)

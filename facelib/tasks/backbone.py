@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from facelib.swav import model as swav_model
 
-__all__ = ["INITS", "InitError", "build_trunk", "FaceModel", "feature_shape"]
+__all__ = ["INITS", "InitError", "build_trunk", "FaceModel", "feature_shape", "demo_swav_trunk"]
 
 INITS: tuple[str, ...] = ("random", "imagenet", "authors", "ours")
 
@@ -96,3 +96,32 @@ class FaceModel(nn.Module):
 
     def forward(self, x: Tensor) -> Any:
         return self.head(self.trunk(x))
+
+
+def demo_swav_trunk(out_dir: str | os.PathLike[str], images: int = 64, epochs: int = 2,
+                    seed: int = 7, progress: bool = False) -> Path:
+    """The trunk of a small SwAV pretraining on synthetic faces (the demo's "ours" initialisation).
+
+    Runs :func:`facelib.swav.train.train` with ``recipes.pretrain("demo")`` shortened to
+    ``epochs`` epochs on ``images`` synthetic faces (set ``seed``, other persons than the
+    fine-tuning sets), resuming a run already in ``out_dir``; a finished run is reused as is.
+    ``notebooks/03_swav_pretraining.py`` runs the full demo pretraining; pages 04-08 use its
+    trunk when it exists and this one otherwise.
+
+    Returns:
+        Path of ``out_dir/trunk.pth`` (plain torchvision layout).
+    """
+    from facelib import recipes
+    from facelib.data.synth import SynthFaces
+    from facelib.swav import train as swav_train
+
+    out = Path(out_dir)
+    trunk = out / swav_train.TRUNK_NAME
+    if trunk.is_file():
+        return trunk
+    recipe = recipes.pretrain("demo", epochs=epochs, train_images=images)
+    data = SynthFaces(images, seed=seed, size=recipe.input_size, num_identities=max(2, images // 4))
+    result = swav_train.train(recipe, data, out, resume=True, progress=progress)
+    if result.trunk_path is None or not Path(result.trunk_path).is_file():
+        raise RuntimeError(f"SwAV pretraining in {out} ended without a trunk (epochs done: {result.epochs_done})")
+    return Path(result.trunk_path)

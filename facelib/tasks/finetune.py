@@ -60,6 +60,8 @@ __all__ = [
     "make_task",
     "training_subset",
     "finetune",
+    "run_grid",
+    "collect_runs",
     "FinetuneJob",
     "read_log",
     "run_name",
@@ -243,6 +245,25 @@ def _evaluate(model: nn.Module, task: Task, test: Any, batch_size: int,
     return task.evaluate(pred, tgt)
 
 
+def _recipe_record(task: Task) -> dict[str, Any]:
+    return {"task": dataclasses.asdict(task.recipe), "finetune": dataclasses.asdict(task.common)}
+
+
+def _check_same_recipe(out: Path, task: Task) -> None:
+    path = out / "recipe.json"
+    if path.exists() and _json_safe(_recipe_record(task)) != json.loads(path.read_text()):
+        raise FinetuneError(f"{out}: the recipe differs from the one the run started with ({path}); "
+                            "start a new run directory")
+
+
+def _check_same_run(out: Path, want: dict[str, Any]) -> None:
+    have = json.loads((out / "run.json").read_text())
+    diff = {k: (have.get(k), v) for k, v in _json_safe(want).items() if have.get(k) != v}
+    if diff:
+        raise FinetuneError(f"{out}: the run was made with other settings ({diff}, as (run, asked)); "
+                            "start a new run directory")
+
+
 def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = "demo",
              init: str = "random", init_path: str | os.PathLike[str] | None = None,
              regime: float = 1.0, data: DataSpec | None = None,
@@ -274,11 +295,15 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
     data = data or DataSpec()
     out = Path(run_dir)
     ckpt_path, log_path, metrics_path = out / CHECKPOINT, out / LOG, out / "metrics.json"
-    if metrics_path.exists() and resume:
-        return json.loads(metrics_path.read_text())
     if (ckpt_path.exists() or metrics_path.exists()) and not resume:
         raise FinetuneError(f"{out} already holds a run: pass resume=True (--resume) to continue it, "
                             "or choose another run directory")
+    if (ckpt_path.exists() or metrics_path.exists()) and (out / "run.json").exists():
+        _check_same_run(out, {"task": task_name, "init": init, "regime": float(regime), "profile": profile,
+                              "data": dataclasses.asdict(data)})
+    if metrics_path.exists() and resume:
+        _check_same_recipe(out, make_task(task_name, profile, overrides, 2))
+        return json.loads(metrics_path.read_text())
     train_ds, test_ds = data.build()
     subset = training_subset(task_name, data, regime)
     num_classes = int(data.num_identities) if task_name == "recognition" else 0
@@ -291,7 +316,7 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
     model = B.FaceModel(trunk, task.build_head(channels, side))
     opt = _optimizer(recipe, model.parameters())
 
-    recipe_record = {"task": dataclasses.asdict(recipe), "finetune": dataclasses.asdict(common)}
+    recipe_record = _recipe_record(task)
     info = {"task": task_name, "init": init, "init_path": init_info["path"], "init_layout": init_info["layout"],
             "regime": float(regime), "regime_name": sampling.regime_name(regime), "profile": profile,
             "arch": arch, "n_train": int(len(subset)), "n_test": len(test_ds),
@@ -300,10 +325,7 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
     start_epoch = 0
     if ckpt_path.exists():
         state = checkpoint.load(ckpt_path, trusted=True)
-        saved = json.loads((out / "recipe.json").read_text()) if (out / "recipe.json").exists() else None
-        if saved is not None and _json_safe(recipe_record) != saved:
-            raise FinetuneError(f"{out}: the recipe differs from the one the run started with "
-                                f"({out / 'recipe.json'}); start a new run directory")
+        _check_same_recipe(out, task)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start_epoch = int(state["epoch"])
@@ -362,6 +384,61 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
     _write_json(metrics_flat, metrics_path)
     _write_json({**info, "status": "finished"}, out / "run.json")
     return json.loads(metrics_path.read_text())
+
+
+def run_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None], regimes: Sequence[float],
+             results_root: str | os.PathLike[str], *, profile: str = "demo", data: DataSpec | None = None,
+             overrides: dict[str, Any] | None = None, progress: bool = True) -> "pd.DataFrame":
+    """Fine-tune ``task_name`` for every regime x initialisation, in this process (the demo's grid).
+
+    Runs go to ``results_root/<task>/<init>/<pct>pct`` and resume: a finished run is read back,
+    an interrupted one continues. (The paper profile submits the same runs as SLURM job arrays:
+    :func:`facelib.launch.submit_grid` with :class:`FinetuneJob`.)
+
+    Args:
+        inits: initialisation name -> weights file (``None`` for ``random``).
+        regimes: fractions of the training labels.
+
+    Returns:
+        One row per run: ``run, task, init, regime, n_train, seconds`` and the metrics.
+    """
+    import pandas as pd
+
+    rows = []
+    for regime in regimes:
+        for init, path in inits.items():
+            run = run_name(task_name, init, regime)
+            m = finetune(task_name, Path(results_root) / run, profile=profile, init=init, init_path=path,
+                         regime=regime, data=data, overrides=overrides, resume=True, progress=progress)
+            info = json.loads((Path(results_root) / run / "run.json").read_text())
+            seconds = sum(r["seconds"] for r in read_log(Path(results_root) / run, "epoch"))
+            rows.append({"run": run, "task": task_name, "init": init, "regime": info["regime_name"],
+                         "n_train": info["n_train"], "seconds": round(seconds, 1), **(m or {})})
+    return pd.DataFrame(rows)
+
+
+def collect_runs(results_root: str | os.PathLike[str], task_name: str | None = None) -> "pd.DataFrame":
+    """Finished runs under ``results_root/<task>/<init>/<pct>pct`` (e.g. written by SLURM jobs).
+
+    Returns:
+        One row per run with ``metrics.json``: ``run, task, init, regime, n_train, seconds``
+        and the metrics (as :func:`run_grid`); empty if there are none.
+    """
+    import pandas as pd
+
+    root = Path(results_root)
+    pattern = f"{task_name}/*/*/metrics.json" if task_name else "*/*/*/metrics.json"
+    rows = []
+    for mfile in sorted(root.glob(pattern)):
+        run_dir = mfile.parent
+        if not (run_dir / "run.json").exists():
+            continue
+        info = json.loads((run_dir / "run.json").read_text())
+        seconds = sum(r["seconds"] for r in read_log(run_dir, "epoch"))
+        rows.append({"run": str(run_dir.relative_to(root)), "task": info["task"], "init": info["init"],
+                     "regime": info["regime_name"], "n_train": info["n_train"], "seconds": round(seconds, 1),
+                     **json.loads(mfile.read_text())})
+    return pd.DataFrame(rows)
 
 
 @dataclass
