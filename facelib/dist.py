@@ -40,6 +40,7 @@ __all__ = [
     "free_port",
     "init_distributed",
     "default_backend",
+    "resolve_host",
 ]
 
 
@@ -272,6 +273,33 @@ def master_port(dist_env: DistEnv, timeout_s: float = 300.0) -> int:
         time.sleep(0.1)
 
 
+def resolve_host(host: str) -> str:
+    """``host`` if it resolves, else the ``NodeAddr`` SLURM has for the node of that name.
+
+    Real clusters resolve their node names; emulated nodes (several slurmd on one machine, as in
+    the multi-node test cluster) and some container setups do not, while the controller always
+    knows the address it reaches each node at.
+
+    Raises:
+        DistError: neither DNS nor ``scontrol`` knows the host.
+    """
+    try:
+        socket.getaddrinfo(host, None)
+        return host
+    except socket.gaierror:
+        pass
+    import shutil
+    import subprocess
+
+    if shutil.which("scontrol"):
+        proc = subprocess.run(["scontrol", "show", "node", host], capture_output=True, text=True,
+                              timeout=30)
+        m = re.search(r"\bNodeAddr=(\S+)", proc.stdout)
+        if proc.returncode == 0 and m:
+            return m.group(1)
+    raise DistError(f"master host {host!r} does not resolve and SLURM has no NodeAddr for it")
+
+
 def default_backend() -> str:
     """``"nccl"`` when CUDA is available, else ``"gloo"``."""
     import torch
@@ -310,12 +338,13 @@ def init_distributed(
             raise DistError("backend nccl needs a GPU, and none is visible")
         torch.cuda.set_device(dist_env.local_rank % n)
     port = master_port(dist_env, timeout_s=timeout_s)
+    addr = resolve_host(dist_env.master_addr)
     os.environ.update(
-        MASTER_ADDR=dist_env.master_addr, MASTER_PORT=str(port), RANK=str(dist_env.rank),
+        MASTER_ADDR=addr, MASTER_PORT=str(port), RANK=str(dist_env.rank),
         LOCAL_RANK=str(dist_env.local_rank), WORLD_SIZE=str(dist_env.world_size),
     )
     dist.init_process_group(
-        backend=backend, init_method=f"tcp://{dist_env.master_addr}:{port}",
+        backend=backend, init_method=f"tcp://{addr}:{port}",
         rank=dist_env.rank, world_size=dist_env.world_size,
         timeout=datetime.timedelta(seconds=timeout_s),
     )

@@ -570,10 +570,19 @@ def wait(job: Any, timeout_s: float, poll_s: float = 1.0) -> Any:
 
     if isinstance(job, DebugJob):
         return _run_debug(job)
+    from submitit.slurm.slurm import SlurmJob
+
+    is_slurm = isinstance(job, SlurmJob)
     deadline = time.monotonic() + timeout_s
+    state = ""
     while True:
         if job.done(force_check=True):
             break
+        if is_slurm:
+            # Ask sacct and, while accounting lags, the controller itself (squeue -t all).
+            state = slurm_states([str(job.job_id)]).get(str(job.job_id), "")
+            if state.split(" ")[0] in TERMINAL_STATES:
+                break
         failed = _failed_task(job)
         if failed is not None:  # one task raised: its traceback now, not at the time limit
             job.cancel(check=False)
@@ -591,7 +600,7 @@ def wait(job: Any, timeout_s: float, poll_s: float = 1.0) -> Any:
             time.sleep(0.2)
     if not _has_result(job):
         raise JobEndedWithoutResult(
-            f"job {job.job_id} ended in state {job.state} without a result; "
+            f"job {job.job_id} ended in state {state or job.state} without a result; "
             f"stderr ({job.paths.stderr}):\n{_tail(Path(job.paths.stderr))}"
         )
     job._results_timeout_s = max(min(15.0, deadline - time.monotonic()), 1.0)
@@ -769,6 +778,7 @@ class ProbeJob:
             t = torch.tensor([float(env.rank + 1)], device=device)
             torch_dist.all_reduce(t)
             me = {**dist.describe(env), "host": socket.gethostname(),
+                  "node_name": os.environ.get("SLURMD_NODENAME"),
                   "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
                   "array_task_id": os.environ.get("SLURM_ARRAY_TASK_ID")}
             everyone: list[Any] = [None] * env.world_size
@@ -892,30 +902,36 @@ def _expand_array_ids(job_id: str) -> list[str]:
 
 
 def slurm_states(job_ids: Sequence[str]) -> dict[str, str]:
-    """Scheduler state of each job id: sacct (accounting), else squeue (queued/running only).
+    """Scheduler state of each job id (``"COMPLETED"``, ``"RUNNING"``, ``"CANCELLED"``...).
 
-    Ids missing from both are left out; array elements are looked up as ``<id>_<i>``.
+    The controller first (``squeue -t all``: queued, running and jobs that ended in the last
+    ``MinJobAge``, 300 s by default), then accounting (``sacct``) for the older ones: right
+    after a job ends, slurmdbd can lag the controller by seconds. Ids neither knows are left
+    out; array elements are looked up as ``<id>_<i>``.
     """
     if not job_ids:
         return {}
-    ids = ",".join(job_ids)
     states: dict[str, str] = {}
-    cmds = [["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ids],
-            ["squeue", "-h", "-o", "%i|%T", "-j", ids]]
-    for cmd in cmds:
+
+    def ask(cmd: list[str]) -> bool:
         if shutil.which(cmd[0]) is None:
-            continue
+            return True
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-        if proc.returncode != 0:
-            continue
-        for line in proc.stdout.splitlines():
+        for line in proc.stdout.splitlines():  # also on rc 1 (some ids unknown): keep the rest
             if "|" not in line:
                 continue
             jid, state = line.split("|", 1)
             for one in _expand_array_ids(jid.strip()):
                 states.setdefault(one, state.split()[0] if state.strip() else "UNKNOWN")
-        if all(j in states for j in job_ids):
-            break
+        return proc.returncode == 0
+
+    squeue = ["squeue", "-h", "-t", "all", "-o", "%i|%T", "-j"]
+    if not ask(squeue + [",".join(job_ids)]):  # an unknown id fails the whole call: one by one
+        for jid in job_ids:
+            ask(squeue + [jid])
+    missing = [j for j in job_ids if j not in states]
+    if missing:
+        ask(["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(missing)])
     return states
 
 
@@ -1152,7 +1168,8 @@ def _cmd_probe(args: argparse.Namespace) -> int:
     reports = reports if isinstance(reports, list) else [reports]
     ok = all(r["sum"] == r["expected"] for r in reports)
     for r in reports:
-        print(f"  rank {r['rank']}/{r['world_size']} local {r['local_rank']} on {r['host']} "
+        print(f"  rank {r['rank']}/{r['world_size']} local {r['local_rank']} "
+              f"on node {r['node']} {r['node_name'] or r['host']} "
               f"master {r['master_addr']} backend {r['backend']} all-reduce {r['sum']:g} "
               f"(expected {r['expected']:g})")
     print("OK" if ok else "MISMATCH")

@@ -10,7 +10,10 @@
 # Usage:  slurm/start.sh            then   export SLURM_CONF=$SLURM_LOCAL_ROOT/etc/slurm.conf
 # Environment:
 #   SLURM_LOCAL_ROOT        state directory (default /tmp/facelib-slurm); wiped when not running
-#   SLURM_LOCAL_PORT        first of 4 consecutive ports: slurmctld, slurmd, mariadb, slurmdbd (16817)
+#   SLURM_LOCAL_PORT        first of 4 + NODES consecutive ports: slurmctld, slurmd, mariadb,
+#                           slurmdbd, then one per emulated node when NODES > 1 (default 16817)
+#   SLURM_LOCAL_NODES       nodes (default 1: the node is `hostname -s`; N > 1: node1..nodeN, one
+#                           slurmd each on this machine, to test multi-node rank wiring)
 #   SLURM_LOCAL_CPUS        CPUs the node advertises (default: max(nproc, 8)); tiny test jobs
 #                           oversubscribe the real cores
 #   SLURM_LOCAL_GPUS        fake GPUs (symlinks to /dev/null) the node advertises (default 4)
@@ -24,6 +27,7 @@ PORT=${SLURM_LOCAL_PORT:-16817}
 NCPU=$(nproc)
 CPUS=${SLURM_LOCAL_CPUS:-$(( NCPU > 8 ? NCPU : 8 ))}
 GPUS=${SLURM_LOCAL_GPUS:-4}
+NODES=${SLURM_LOCAL_NODES:-1}
 ACCOUNTING=${SLURM_LOCAL_ACCOUNTING:-1}
 TIMEOUT=${SLURM_LOCAL_TIMEOUT:-60}
 CTLD_PORT=$PORT; SLURMD_PORT=$((PORT + 1)); DB_PORT=$((PORT + 2)); DBD_PORT=$((PORT + 3))
@@ -60,7 +64,11 @@ if [ -s "$ROOT/run/pids" ]; then
 fi
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+case "$NODES" in ''|*[!0-9]*|0) die "SLURM_LOCAL_NODES must be a positive integer, got '$NODES'";; esac
 ports=("$CTLD_PORT" "$SLURMD_PORT")
+if [ "$NODES" -gt 1 ]; then
+  for i in $(seq 1 "$NODES"); do ports+=($((PORT + 3 + i))); done
+fi
 [ "$ACCOUNTING" = 1 ] && ports+=("$DB_PORT" "$DBD_PORT")
 for p in "${ports[@]}"; do
   if port_busy "$p"; then die "port $p on 127.0.0.1 is already in use (another cluster?); set SLURM_LOCAL_PORT"; fi
@@ -106,6 +114,16 @@ wait_for "the munge socket" munged test -S "$SOCK"
 
 # ---- configuration ----------------------------------------------------------------------------
 HOST=$(hostname -s)
+if [ "$NODES" -gt 1 ]; then
+  NODE_NAMES=$(for i in $(seq 1 "$NODES"); do echo "node$i"; done)
+  NODE_SPEC="node[1-$NODES]"
+  # Emulated nodes: one slurmd per node on this machine, each on its own port.
+  NODE_LINE="NodeName=$NODE_SPEC NodeHostname=$HOST NodeAddr=127.0.0.1 Port=[$((PORT + 4))-$((PORT + 3 + NODES))]"
+else
+  NODE_NAMES=$HOST
+  NODE_SPEC=$HOST
+  NODE_LINE="NodeName=$HOST NodeAddr=127.0.0.1"
+fi
 MEM=$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
 MEM=$(( ${MEM:-1024} * 95 / 100 ))   # above what slurmd detects, the node drains ("Low RealMemory")
 GRES_NODE=""
@@ -114,7 +132,7 @@ if [ "$GPUS" -gt 0 ]; then
   GRES_NODE="Gres=gpu:$GPUS"
   cat > "$ROOT/etc/gres.conf" <<GRES
 AutoDetect=off
-NodeName=$HOST Name=gpu File=$ROOT/fakedev/nvidia[0-$((GPUS - 1))]
+NodeName=$NODE_SPEC Name=gpu File=$ROOT/fakedev/nvidia[0-$((GPUS - 1))]
 GRES
 fi
 cat > "$SLURM_CONF" <<CONF
@@ -161,7 +179,7 @@ AccountingStoragePass=$SOCK
 CONF
 fi
 cat >> "$SLURM_CONF" <<CONF
-NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM $GRES_NODE State=UNKNOWN
+$NODE_LINE CPUs=$CPUS RealMemory=$MEM $GRES_NODE State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
 
@@ -212,16 +230,25 @@ fi
 # ---- slurmctld, slurmd -------------------------------------------------------------------------
 start_daemon slurmctld "$ROOT/log/slurmctld.out" slurmctld -D -c
 wait_for "slurmctld (scontrol ping)" slurmctld scontrol ping
-start_daemon slurmd "$ROOT/log/slurmd.out" slurmd -D -N "$HOST"
-node_ready() {
-  local st; st=$(sinfo -h -N -o %T 2>/dev/null | head -n1)
-  case "$st" in
-    *inval*|*drain*) fail "node $HOST is '$st': $(scontrol show node "$HOST" | grep -o 'Reason=.*')";;
-  esac
-  [ "$st" = idle ]
+for n in $NODE_NAMES; do
+  start_daemon "slurmd_$n" "$ROOT/log/slurmd-$n.out" slurmd -D -N "$n"
+done
+nodes_ready() {  # every node idle; a node that is INVAL or drained fails at once
+  local line name st count=0
+  while read -r name st; do
+    case "$st" in
+      *inval*|*drain*) fail "node $name is '$st': $(scontrol show node "$name" | grep -o 'Reason=.*')";;
+    esac
+    [ "$st" = idle ] || return 1
+    count=$((count + 1))
+  done < <(sinfo -h -N -o '%N %T' 2>/dev/null)
+  [ "$count" -eq "$NODES" ]
 }
-wait_for "node $HOST idle" slurmd node_ready
+wait_for "$NODES node(s) idle" "slurmd_${NODE_NAMES%%$'\n'*}" nodes_ready
 if [ "$ACCOUNTING" = 1 ]; then
+  # slurmctld registered with slurmdbd (else job records queue up in slurmctld and sacct lags).
+  registered() { sacctmgr -n -P list cluster format=cluster,controlport 2>/dev/null | grep -qx "localci|$CTLD_PORT"; }
+  wait_for "slurmctld registered with slurmdbd" slurmctld registered
   wait_for "sacct answering" slurmctld sacct -n -X -j 1
 fi
 

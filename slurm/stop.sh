@@ -23,8 +23,8 @@ alive() { [ -r "/proc/$1/stat" ] && [ "$(sed 's/^.*) //' "/proc/$1/stat" | cut -
 ours() {
   local pid=$1
   alive "$pid" || return 1
-  tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "$ROOT" && return 0
-  tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qxF "SLURM_CONF=$CONF"
+  tr '\0' '\n' 2>/dev/null < "/proc/$pid/cmdline" | grep -qF "$ROOT" && return 0
+  tr '\0' '\n' 2>/dev/null < "/proc/$pid/environ" | grep -qxF "SLURM_CONF=$CONF"
 }
 
 stop_pids() {  # pids...: TERM, wait, KILL
@@ -61,7 +61,7 @@ if [ -s "$PIDS" ]; then
   for d in /proc/[0-9]*; do
     p=${d#/proc/}
     [ "$(cat "$d/comm" 2>/dev/null)" = slurmstepd ] || continue
-    tr '\0' '\n' < "$d/environ" 2>/dev/null | grep -qxF "SLURM_CONF=$CONF" && steps+=("$p")
+    tr '\0' '\n' 2>/dev/null < "$d/environ" | grep -qxF "SLURM_CONF=$CONF" && steps+=("$p")
   done
   tasks=()
   for s in "${steps[@]}"; do
@@ -70,9 +70,10 @@ if [ -s "$PIDS" ]; then
   stop_pids "${tasks[@]}" "${steps[@]}"
   # 2. daemons, in reverse dependency order.
   for name in slurmd slurmctld slurmdbd mariadbd munged; do
-    pid=$(awk -v n="$name" '$1 == n { print $2 }' "$PIDS")
-    [ -n "$pid" ] || continue
-    if ours "$pid"; then stop_pids "$pid"; fi
+    # slurmd_<node> for each node; the other daemons by their own name.
+    for pid in $(awk -v n="$name" '$1 == n || index($1, n "_") == 1 { print $2 }' "$PIDS"); do
+      if ours "$pid"; then stop_pids "$pid"; fi
+    done
   done
   : > "$PIDS"
   echo "slurm/stop.sh: stopped the cluster under $ROOT" >&2

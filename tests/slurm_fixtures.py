@@ -24,6 +24,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SLURM_DIR = REPO / "slurm"
+NODES = 2
 NEEDED = ("munged", "slurmctld", "slurmd", "slurmdbd", "sbatch", "sacct", "mariadbd")
 
 
@@ -32,10 +33,11 @@ class LocalCluster:
     root: Path
     conf: Path
     port: int
+    nodes: int
     start_s: float
 
 
-def _ports_free(base: int, n: int = 4) -> bool:
+def _ports_free(base: int, n: int = 4 + NODES) -> bool:
     for p in range(base, base + n):
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", p)) == 0:
@@ -51,7 +53,7 @@ def _free_base_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def slurm_cluster() -> Iterator[LocalCluster]:
+def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     if not all(shutil.which(b) or Path("/usr/sbin", b).exists() for b in NEEDED):
         if os.geteuid() != 0:
             pytest.skip("SLURM is not installed and installing it needs root (run slurm/install.sh)")
@@ -60,7 +62,9 @@ def slurm_cluster() -> Iterator[LocalCluster]:
         pytest.skip("the local SLURM cluster runs its daemons as root")
     root = Path(f"/tmp/fl-slurm-{os.getpid()}")
     port = _free_base_port()
-    env = {**os.environ, "SLURM_LOCAL_ROOT": str(root), "SLURM_LOCAL_PORT": str(port)}
+    # Two emulated nodes (two slurmd on this machine): multi-node rank wiring is tested too.
+    env = {**os.environ, "SLURM_LOCAL_ROOT": str(root), "SLURM_LOCAL_PORT": str(port),
+           "SLURM_LOCAL_NODES": str(NODES)}
     t0 = time.monotonic()
     proc = subprocess.run(["bash", str(SLURM_DIR / "start.sh")], env=env, capture_output=True,
                           text=True, timeout=300)
@@ -73,12 +77,16 @@ def slurm_cluster() -> Iterator[LocalCluster]:
     old = os.environ.get("SLURM_CONF")
     os.environ["SLURM_CONF"] = str(conf)
     try:
-        yield LocalCluster(root=root, conf=conf, port=port, start_s=start_s)
+        yield LocalCluster(root=root, conf=conf, port=port, nodes=NODES, start_s=start_s)
     finally:
         if old is None:
             os.environ.pop("SLURM_CONF", None)
         else:
             os.environ["SLURM_CONF"] = old
+        subprocess.run(["bash", str(SLURM_DIR / "stop.sh")], env=env, timeout=120)
+        # Keep the daemons' logs where pytest keeps its temporary files, then purge.
+        if (root / "log").is_dir():
+            shutil.copytree(root / "log", tmp_path_factory.mktemp("slurm-logs"), dirs_exist_ok=True)
         subprocess.run(["bash", str(SLURM_DIR / "stop.sh"), "--purge"], env=env, timeout=120)
 
 

@@ -8,6 +8,7 @@ the packages are installed first when missing).
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -22,15 +23,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm_cluster", "hard_d
 ON = "slurm-local"
 
 
-def _poll(what: str, fn, timeout_s: float = 60.0, every_s: float = 0.3):
-    """Call ``fn`` until it returns something truthy; fail naming ``what`` after ``timeout_s``."""
+def _poll(what: str, fn, timeout_s: float = 60.0, every_s: float = 0.3, show=None):
+    """Call ``fn`` until it returns something truthy; fail naming ``what`` after ``timeout_s``
+    (with ``show()`` in the message, if given)."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = fn()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+            seen = f"; last seen: {show()}" if show else ""
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}{seen}")
         time.sleep(every_s)
 
 
@@ -51,6 +54,10 @@ def test_single_job_returns_its_result(submitit_root: Path) -> None:
     assert Path(job.paths.folder, f"{job.job_id}_submission.sh").read_text().count("#SBATCH --partition=debug") == 1
     # sacct lags the result pickle: poll for the state the registry reports.
     _poll("COMPLETED in facelib jobs status", lambda: _state_of(submitit_root, "one") == "COMPLETED")
+    # Accounting itself (what submitit relies on to see a job end without a result):
+    _poll("sacct to report the job COMPLETED", lambda: subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-o", "State", "-j", str(job.job_id)], capture_output=True,
+        text=True).stdout.strip() == "COMPLETED", 120, 1.0)
 
 
 def test_two_tasks_all_reduce_over_gloo(submitit_root: Path) -> None:
@@ -70,6 +77,25 @@ def test_two_tasks_all_reduce_over_gloo(submitit_root: Path) -> None:
     assert {t["local_rank"] for t in reports[0]["tasks"]} == {0, 1}
     written = json.loads((submitit_root / "probe" / "probe.json").read_text())
     assert written["sum"] == 3.0 and len(written["tasks"]) == 2
+
+
+def test_two_nodes_wire_ranks_from_the_node_list(submitit_root: Path, slurm_cluster,  # noqa: F811
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert slurm_cluster.nodes == 2
+    assert cli.main(["jobs", "probe", "--cluster", ON, "--nodes", "2", "--tasks", "2",
+                     "--timeout", "150", "--results", str(submitit_root)]) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith("OK")
+    [path] = list(submitit_root.glob("probe/*/probe.json"))
+    report = json.loads(path.read_text())
+    tasks = sorted(report["tasks"], key=lambda t: t["rank"])
+    assert report["sum"] == 10.0 and report["world_size"] == 4  # 1 + 2 + 3 + 4
+    assert [(t["rank"], t["node"], t["local_rank"]) for t in tasks] == [
+        (0, 0, 0), (1, 0, 1), (2, 1, 0), (3, 1, 1)]
+    assert [t["node_name"] for t in tasks] == ["node1", "node1", "node2", "node2"]
+    # The master is the first host of the node list, not a hard-coded or local name.
+    assert {t["master_addr"] for t in tasks} == {"node1"}
+    assert all(t["hostnames"] == ["node1", "node2"] for t in tasks)
 
 
 def test_finetune_grid_runs_as_job_arrays(submitit_root: Path) -> None:
@@ -99,6 +125,7 @@ def test_finetune_grid_runs_as_job_arrays(submitit_root: Path) -> None:
         "all 20 grid runs COMPLETED",
         lambda: (lambda r: r if len(r) == 20 and all(s.state == "COMPLETED" for s in r) else None)(
             launch.status(submitit_root)),
+        show=lambda: [(s.run, s.job_id, s.state) for s in launch.status(submitit_root)],
     )
     assert {r.run for r in rows} == {p.run for p in grid}
 
