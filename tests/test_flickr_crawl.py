@@ -62,6 +62,9 @@ def test_crawl_with_every_fault(tmp_path):
     assert "not an image type" in df.loc[_id(kinds, "html")].reason
     assert "application/octet-stream" in df.loc[_id(kinds, "wrong_type")].reason
     assert "cap" in df.loc[_id(kinds, "huge")].reason
+    t429 = s.times[f"{_id(kinds, '429')}_{s.by_id[_id(kinds, '429')].secret}.jpg"]
+    assert len(t429) == 3 and min(b - a for a, b in zip(t429, t429[1:])) >= faults.retry_after_s - 0.01, \
+        "Retry-After honoured between tries (the backoff alone would be shorter)"
     assert (df.status == "done").sum() == len(expected) - 4
     # files: named from the id only, complete, identical to what the server serves
     for pid, row in df[df.status == "done"].iterrows():
@@ -271,3 +274,22 @@ def test_interrupted_crawl_resumes_to_a_clean_crawl(tmp_path, monkeypatch):
         fc.crawl(tmp_path / "cut", c, tags=TAGS4, progress=False)
     pd.testing.assert_frame_equal(_state(tmp_path / "cut"), _state(tmp_path / "clean"))
     assert _files(tmp_path / "cut") == _files(tmp_path / "clean")
+
+
+def test_global_download_rate_limit(tmp_path):
+    photos = catalog(40)
+    with local_server.LocalFlickr(photos, api_key="k") as s:
+        s.prerender()
+        fc.crawl(tmp_path, client(s, download_rate=20.0, concurrency=8), tags=["people"], max_photos=11,
+                 licenses=list(range(17)),
+                 progress=False)
+        times = sorted(t for k, v in s.times.items() if k != "api" for t in v)
+    assert len(times) == 11
+    assert times[-1] - times[0] >= 10 / 20.0 - 0.02, "11 requests at 20/s span at least 0.5 s"
+
+
+def test_empty_crawl(tmp_path):
+    with local_server.LocalFlickr(catalog(10), api_key="k") as s:
+        summary = fc.crawl(tmp_path, client(s), tags=["no such tag"], progress=False)
+    assert summary.total_photos == 0 and len(fc.photos_table(tmp_path)) == 0
+    assert len(pd.read_parquet(tmp_path / fc.PHOTOS)) == 0
