@@ -444,3 +444,10 @@ def test_rerunning_a_grid_submits_only_what_is_missing(tmp_path: Path) -> None:
     launch.wait(rerun, 60)
     settled = launch.settled_runs([p.run for p in grid], root, "state.json")
     assert "COMPLETED" in str(settled[grid[1].run]) and grid[1].run in str(settled[grid[1].run])
+
+
+def test_resolve_host_falls_back_to_slurm_or_fails_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert dist.resolve_host("localhost") == "localhost"
+    monkeypatch.setenv("PATH", "/nonexistent")  # no scontrol to ask
+    with pytest.raises(dist.DistError, match="'no-such-node.invalid' does not resolve"):
+        dist.resolve_host("no-such-node.invalid")

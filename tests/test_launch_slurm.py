@@ -211,3 +211,17 @@ def test_jobs_status_cli_lists_runs(submitit_root: Path, capsys: pytest.CaptureF
     line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("st ")][0]
     assert str(job.job_id) in line and "COMPLETED" in line and ON in line
     assert str((submitit_root / "st").absolute()) in line
+
+
+def test_failure_in_a_multi_task_job_surfaces_without_waiting_for_the_others(submitit_root: Path) -> None:
+    # NCCL without a GPU fails inside every task; the first traceback ends the wait.
+    res = launch.cpu_resources("nccl", tasks=2, timeout_min=15)
+    job = launch.submit(launch.ProbeJob(submitit_root / "nccl", backend="nccl"), run="nccl", on=ON,
+                        res=res, results_root=submitit_root)
+    try:
+        with pytest.raises(FailedJobError, match="backend nccl needs a GPU"):
+            launch.wait(job, 150)
+    finally:
+        cancel_all([job.job_id])
+    _poll("the job to end", lambda: _state_of(submitit_root, "nccl") in {"FAILED", "CANCELLED"},
+          show=lambda: _state_of(submitit_root, "nccl"))
