@@ -32,7 +32,7 @@ def _state(out: Path) -> pd.DataFrame:
     return df.drop(columns=["tries", "url"]).sort_values("photo_id").reset_index(drop=True)
 
 
-FAULTY = ["429", "500", "slow", "reset", "truncated", "html", "wrong_type", "404", "huge"]
+FAULTY = ["429", "500", "slow", "reset", "truncated", "html", "wrong_type", "404", "huge", "redirect_away"]
 
 
 def _faults(photos) -> tuple[local_server.Faults, dict[str, str]]:
@@ -62,16 +62,17 @@ def test_crawl_with_every_fault(tmp_path):
     assert "not an image type" in df.loc[_id(kinds, "html")].reason
     assert "application/octet-stream" in df.loc[_id(kinds, "wrong_type")].reason
     assert "cap" in df.loc[_id(kinds, "huge")].reason
+    assert "redirected to a host that is not allowed ('localhost')" in df.loc[_id(kinds, "redirect_away")].reason
     t429 = s.times[f"{_id(kinds, '429')}_{s.by_id[_id(kinds, '429')].secret}.jpg"]
     assert len(t429) == 3 and min(b - a for a, b in zip(t429, t429[1:])) >= faults.retry_after_s - 0.01, \
         "Retry-After honoured between tries (the backoff alone would be shorter)"
-    assert (df.status == "done").sum() == len(expected) - 4
+    assert (df.status == "done").sum() == len(expected) - 5
     # files: named from the id only, complete, identical to what the server serves
     for pid, row in df[df.status == "done"].iterrows():
         assert row.file == f"images/{pid[-2:]}/{pid}.jpg"
         data = (tmp_path / row.file).read_bytes()
         assert data == s.photo_bytes(pid) and hashlib.sha256(data).hexdigest() == row.sha256
-    assert len(_files(tmp_path)) == len(expected) - 4, "no temporary or extra files"
+    assert len(_files(tmp_path)) == len(expected) - 5, "no temporary or extra files"
     assert not list(tmp_path.rglob("*evil*")) and not (tmp_path.parent / "evil").exists()
     # every tag that found a photo is recorded
     for p in reusable(photos):

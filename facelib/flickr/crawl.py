@@ -58,6 +58,7 @@ from facelib.flickr.transport import (
     RetryPolicy,
     TransientError,
     download_to,
+    host_allowed,
     with_retries,
 )
 
@@ -193,12 +194,6 @@ def _lock(out: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-def _host_allowed(url: str, hosts: Sequence[str]) -> bool:
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    return parts.scheme in ("http", "https") and any(host == h or host.endswith("." + h) for h in hosts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,7 +340,7 @@ class _Downloader:
             rel = photo_path(photo_id)
         except ValueError as e:
             return _Result(photo_id, False, 0, str(e))
-        if not _host_allowed(url, self.hosts):
+        if not host_allowed(url, self.hosts):
             return _Result(photo_id, False, 0, f"photo {photo_id}: URL host not allowed "
                            f"({urlsplit(url).hostname!r}; allowed: {', '.join(self.hosts)})")
         folder = (self.out / rel).parent
@@ -357,7 +352,7 @@ class _Downloader:
 
         def attempt() -> tuple[str, int]:
             self.limiter.acquire()
-            suffix, n = download_to(url, tmp, self.recipe.timeout_s, self.recipe.max_bytes, what)
+            suffix, n = download_to(url, tmp, self.recipe.timeout_s, self.recipe.max_bytes, what, self.hosts)
             try:
                 images.load_image(tmp, max_pixels=self.max_pixels)
             except images.ImageDecodeError as e:

@@ -55,7 +55,7 @@ LONG_SIDE = 500  # Flickr's "Medium" size
 # Transient faults fail ``Faults.transient_times`` times per photo, then serve the photo;
 # permanent ones always fail.
 TRANSIENT = ("429", "500", "slow", "reset", "truncated")
-PERMANENT = ("html", "wrong_type", "404", "huge")
+PERMANENT = ("html", "wrong_type", "404", "huge", "redirect_away")
 FAULT_KINDS = TRANSIENT + PERMANENT
 
 
@@ -531,6 +531,9 @@ class LocalFlickr:
             h._send(200, data, "application/octet-stream")
         elif kind == "404":
             h._send(404, b"<html>gone</html>", "text/html")
+        elif kind == "redirect_away":  # as Flickr sends a deleted photo to a placeholder elsewhere
+            port = self._server.server_address[1] if self._server else 0
+            h._send(302, b"", "text/html", {"Location": f"http://localhost:{port}{PHOTO_PATH}{name}"})
         elif kind == "huge":  # a body far over any size cap, streamed
             pad = 64 << 20
             h.send_response(200)

@@ -26,7 +26,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, Sequence, TypeVar
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "open_url",
     "image_kind",
     "download_to",
+    "host_allowed",
     "IMAGE_TYPES",
 ]
 
@@ -172,18 +173,47 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-_DEFAULT = urllib.request.build_opener()
 
 
-def open_url(url: str, timeout: float, what: str) -> http.client.HTTPResponse:
+def host_allowed(url: str, hosts: Sequence[str]) -> bool:
+    """Whether ``url`` is http(s) on one of ``hosts`` or a subdomain of one."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    return parts.scheme in ("http", "https") and any(host == h or host.endswith("." + h) for h in hosts)
+
+
+class _RedirectGuard(urllib.request.HTTPRedirectHandler):
+    """Follow redirects only to http(s) URLs on the allowed hosts (``None``: any http(s) host).
+
+    Flickr answers a deleted photo with a redirect to a placeholder image on another host; that
+    placeholder must not be stored as a photo.
+    """
+
+    def __init__(self, hosts: Sequence[str] | None, what: str) -> None:
+        self.hosts = hosts
+        self.what = what
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        ok = host_allowed(newurl, self.hosts) if self.hosts is not None else \
+            urlsplit(newurl).scheme in ("http", "https")
+        if not ok:
+            raise PermanentError(f"{self.what}: redirected to a host that is not allowed "
+                                 f"({urlsplit(newurl).hostname!r})")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def open_url(url: str, timeout: float, what: str, hosts: Sequence[str] | None = None) -> http.client.HTTPResponse:
     """GET ``url``; a non-2xx answer or a network failure becomes a typed error.
 
     ``what`` names the request in messages (the URL never appears: it may hold the API key).
+    Redirects are followed only to http(s) URLs on ``hosts`` (``None``: any http(s) host).
     Loopback URLs bypass any proxy configured in the environment.
     """
     host = urlsplit(url).hostname or ""
-    opener = _DIRECT if host in _LOOPBACK else _DEFAULT
+    handlers: list = [_RedirectGuard(hosts, what)]
+    if host in _LOOPBACK:
+        handlers.append(urllib.request.ProxyHandler({}))
+    opener = urllib.request.build_opener(*handlers)
     req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
         return opener.open(req, timeout=timeout)  # type: ignore[return-value]
@@ -224,10 +254,12 @@ _KIND_TYPES = {"jpeg": ("image/jpeg", "image/jpg"), "png": ("image/png",), "gif"
                "webp": ("image/webp",)}
 
 
-def download_to(url: str, dest: Path, timeout: float, max_bytes: int, what: str) -> tuple[str, int]:
+def download_to(url: str, dest: Path, timeout: float, max_bytes: int, what: str,
+                hosts: Sequence[str] | None = None) -> tuple[str, int]:
     """Stream one photo into ``dest`` (a temporary name), checking it on the way.
 
-    Checks, in order: HTTP status (via :func:`open_url`), ``Content-Type`` is an image type,
+    Checks, in order: HTTP status (via :func:`open_url`; redirects only to ``hosts``),
+    ``Content-Type`` is an image type,
     declared and actual size within ``max_bytes``, the magic bytes match the content type, and
     the body is as long as ``Content-Length`` said (shorter: truncated, transient).
 
@@ -237,7 +269,7 @@ def download_to(url: str, dest: Path, timeout: float, max_bytes: int, what: str)
     Raises:
         TransientError, PermanentError. ``dest`` may be left behind; the caller removes it.
     """
-    resp = open_url(url, timeout, what)
+    resp = open_url(url, timeout, what, hosts)
     try:
         ctype = (resp.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if ctype not in IMAGE_TYPES:
