@@ -452,12 +452,13 @@ def photos_table(out: Path | str) -> pd.DataFrame:
     finally:
         db.close()
     by_photo = tags.groupby("photo_id")["tag"].agg(lambda s: sorted(s))
-    photos = photos.rename(columns={"id": "photo_id"}).drop(columns=["seq"])
-    photos.insert(5, "tags", photos["photo_id"].map(by_photo).apply(lambda v: v if isinstance(v, list) else []))
-    photos.insert(5, "license_name", photos["license"].map(LICENSES).fillna("unknown"))
-    photos.insert(len(photos.columns) - 7, "page_url",
-                  "https://www.flickr.com/photos/" + photos["owner"] + "/" + photos["photo_id"])
-    return photos
+    photos = photos.rename(columns={"id": "photo_id"})
+    photos["tags"] = photos["photo_id"].map(by_photo).apply(lambda v: v if isinstance(v, list) else [])
+    photos["license_name"] = photos["license"].map(LICENSES).fillna("unknown")
+    photos["page_url"] = "https://www.flickr.com/photos/" + photos["owner"] + "/" + photos["photo_id"]
+    return photos[["photo_id", "owner", "ownername", "license", "license_name", "tags", "flickr_tags",
+                   "date_upload", "url", "page_url", "title", "status", "tries", "reason", "file",
+                   "bytes", "sha256"]]
 
 
 def windows_table(out: Path | str) -> pd.DataFrame:
