@@ -9,7 +9,7 @@ import pytest
 from facelib.flickr import api, local_server, transport
 from facelib.flickr.tags import normalize_tag
 
-from flickr_fixtures import TAGS4, catalog, client, fast_recipe, reusable
+from flickr_fixtures import catalog, client, fast_recipe
 
 
 @pytest.fixture()

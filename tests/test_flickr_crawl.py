@@ -15,9 +15,8 @@ import pytest
 
 from facelib.flickr import crawl as fc
 from facelib.flickr import local_server
-from facelib.flickr.api import FlickrClient
 
-from flickr_fixtures import TAGS4, catalog, cli_crawl, client, fast_recipe, popen_crawl, reusable
+from flickr_fixtures import TAGS4, catalog, cli_crawl, client, popen_crawl, reusable
 
 
 def _files(out: Path) -> dict[str, str]:
