@@ -91,7 +91,7 @@ def test_path_trick_ids_are_refused():
 
 
 def test_429_retry_after_is_honoured_and_5xx_retried():
-    faults = local_server.Faults(api_429=1, api_500=2, retry_after_s=0.3)
+    faults = local_server.Faults(api_429=1, api_500=1, api_unavailable=1, retry_after_s=0.3)
     with local_server.LocalFlickr(catalog(20), api_key="k", faults=faults) as s:
         c = api.FlickrClient("k", fast_recipe(backoff_s=0.01), api_url=s.api_url)
         res = c.search("people", [], 0, 2**40)

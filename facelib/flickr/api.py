@@ -75,6 +75,9 @@ LICENSES: dict[int, str] = {
 }
 
 _PHOTO_ID = re.compile(r"^[0-9]{1,20}$")
+# Flickr error codes that mean "try again later": 10 (search API not currently available),
+# 105 (service currently unavailable).
+RETRYABLE_CODES = frozenset({10, 105})
 
 
 class MissingAPIKey(RuntimeError):
@@ -244,9 +247,13 @@ class FlickrClient:
             finally:
                 resp.close()
             try:
-                return json.loads(body)
+                data = json.loads(body)
             except ValueError:
                 raise TransientError(f"{what}: the answer is not JSON") from None
+            if data.get("stat") != "ok" and int(data.get("code", 0) or 0) in RETRYABLE_CODES:
+                raise TransientError(f"{what}: Flickr error {data.get('code')} "
+                                     f"({self.redact(str(data.get('message', '')))})")
+            return data
 
         try:
             data, _ = with_retries(call, self.policy, self.rng, on_retry=self.on_retry)

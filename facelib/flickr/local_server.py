@@ -85,6 +85,7 @@ class Faults:
         latency_s: added to every photo response (a network round trip).
         api_429: the first this many API calls answer 429.
         api_500: the next this many API calls answer 500.
+        api_unavailable: the next this many answer Flickr's error 105 (service unavailable).
         duplicate_pages: each page after the first starts with the last photo of the page before
             (Flickr's results shift while a query is paged).
         evil_ids: the first page of every query also lists photos whose ids are path tricks.
@@ -97,6 +98,7 @@ class Faults:
     latency_s: float = 0.0
     api_429: int = 0
     api_500: int = 0
+    api_unavailable: int = 0
     duplicate_pages: bool = False
     evil_ids: bool = False
 
@@ -488,6 +490,10 @@ class LocalFlickr:
             return
         if n <= self.faults.api_429 + self.faults.api_500:
             h._send(500, b"<html>Internal Server Error</html>", "text/html")
+            return
+        if n <= self.faults.api_429 + self.faults.api_500 + self.faults.api_unavailable:
+            body = {"stat": "fail", "code": 105, "message": "Service currently unavailable"}
+            h._send(200, json.dumps(body).encode(), "application/json")
             return
         body = json.dumps(self.search(q)).encode()
         h._send(200, body, "application/json")
