@@ -414,6 +414,8 @@ def plan(kind: str, profile: str, on: str | Cluster, folder: str | Path = "resul
     res = res or resources(kind, profile, clus)
     if clus.executor == "slurm":
         params = _slurm_parameters(res, clus)
+        # SlurmExecutor.__init__ refuses to run without srun on PATH; a dry run must work on a
+        # laptop, so build the executor state by hand (submitit is pinned to 1.5.x).
         ex = submitit.SlurmExecutor.__new__(submitit.SlurmExecutor)
         ex.folder = Path(folder).absolute() if not str(folder).startswith("<") else Path(folder)
         ex.parameters = {}
