@@ -95,21 +95,27 @@ def image_pairs(identity: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.nda
     return np.stack([i[keep], j[keep]], 1), same[keep].astype(np.int64)
 
 
+def _unit(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm, in float64 (embeddings of a diverged model can overflow float32)."""
+    x = np.asarray(x, dtype=np.float64)
+    x = x / np.abs(x).max(axis=1, keepdims=True).clip(min=1e-300)
+    return x / np.linalg.norm(x, axis=1, keepdims=True).clip(min=1e-300)
+
+
 def template_pairs(emb: np.ndarray, identity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Two templates per person (mean normalised embedding of each half of their images); all pairs.
 
     Returns:
         ((T, D) unit-norm templates, (T,) their identities). Persons with one image are skipped.
     """
-    e = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    e = _unit(emb)
     temps, ids = [], []
     for person in np.unique(identity):
         idx = np.flatnonzero(identity == person)
         if len(idx) < 2:
             continue
         for half in (idx[: len(idx) // 2], idx[len(idx) // 2:]):
-            t = e[half].mean(0)
-            temps.append(t / np.linalg.norm(t))
+            temps.append(_unit(e[half].mean(0, keepdims=True))[0])
             ids.append(person)
     return np.array(temps), np.array(ids)
 
@@ -152,7 +158,7 @@ class RecognitionTask(Task):
     def evaluate(self, pred: dict[str, np.ndarray],
                  target: dict[str, np.ndarray]) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         emb, ident = pred["embedding"], target["identity"]
-        e = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+        e = _unit(emb)
         pairs, same = image_pairs(ident)
         scores = np.sum(e[pairs[:, 0]] * e[pairs[:, 1]], axis=1)
         ver = metrics.verification_accuracy(scores, same, n_folds=min(10, len(same)))
