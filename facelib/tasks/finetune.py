@@ -32,6 +32,7 @@ import json
 import math
 import os
 import platform
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -230,15 +231,15 @@ def _collate_targets(batch: Sequence[dict[str, np.ndarray]]) -> dict[str, np.nda
     return {k: np.stack([np.asarray(b[k]) for b in batch]) for k in batch[0]}
 
 
-def _evaluate(model: nn.Module, task: Task, test: Any, batch_size: int,
-              num_workers: int) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+def _evaluate(model: nn.Module, task: Task, test: Any, batch_size: int, num_workers: int,
+              device: torch.device) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     model.eval()
     preds: list[dict[str, np.ndarray]] = []
     targets: list[dict[str, Tensor]] = []
     loader = _loader(_Samples(test, task, np.arange(len(test)), 0, None), batch_size, num_workers)
     with torch.no_grad():
         for x, target in loader:
-            preds.append(task.predict(model(x)))
+            preds.append(task.predict(model(x.to(device))))
             targets.append({k: v.numpy() for k, v in target.items()})
     pred = {k: np.concatenate([p[k] for p in preds]) for k in preds[0]}
     tgt = {k: np.concatenate([t[k] for t in targets]) for k in targets[0]}
@@ -269,7 +270,8 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
              regime: float = 1.0, data: DataSpec | None = None,
              overrides: dict[str, Any] | None = None, resume: bool = False,
              until_epoch: int | None = None, num_workers: int = 0, progress: bool = True,
-             trusted: bool = False, log_every: int = 1) -> dict[str, Any] | None:
+             trusted: bool = False, log_every: int = 1,
+             device: str | torch.device | None = None) -> dict[str, Any] | None:
     """Fine-tune ``task_name`` from ``init`` on the ``regime`` subset, then evaluate.
 
     Args:
@@ -288,6 +290,7 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
         progress: tqdm bar over epochs.
         trusted: allow non-tensor objects in ``init_path``.
         log_every: iterations between ``iter`` log records.
+        device: default CUDA when available, else CPU.
 
     Returns:
         The metrics, or ``None`` when stopped by ``until_epoch`` before the last epoch.
@@ -313,13 +316,14 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
     trunk, init_info = B.build_trunk(arch, init, init_path, seed=common.seed, trusted=trusted)
     channels, side = B.feature_shape(trunk, task.input_size)
     torch.manual_seed(common.seed)
-    model = B.FaceModel(trunk, task.build_head(channels, side))
+    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = B.FaceModel(trunk, task.build_head(channels, side)).to(dev)
     opt = _optimizer(recipe, model.parameters())
 
     recipe_record = _recipe_record(task)
     info = {"task": task_name, "init": init, "init_path": init_info["path"], "init_layout": init_info["layout"],
             "regime": float(regime), "regime_name": sampling.regime_name(regime), "profile": profile,
-            "arch": arch, "n_train": int(len(subset)), "n_test": len(test_ds),
+            "arch": arch, "device": str(dev), "n_train": int(len(subset)), "n_test": len(test_ds),
             "data": dataclasses.asdict(data), "epochs": recipe.epochs, "torch": torch.__version__,
             "threads": torch.get_num_threads(), "host": platform.node()}
     start_epoch = 0
@@ -348,6 +352,7 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
         t0 = time.perf_counter()
         with log_path.open("a") as log:
             for x, target in loader:
+                x, target = x.to(dev), {k: v.to(dev) for k, v in target.items()}
                 t1 = time.perf_counter()
                 out_ = model(x)
                 loss = task.loss(model, out_, target)
@@ -377,7 +382,7 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
     if stop < recipe.epochs:
         return None
 
-    metrics_flat, arrays = _evaluate(model, task, test_ds, recipe.batch_size, num_workers)
+    metrics_flat, arrays = _evaluate(model, task, test_ds, recipe.batch_size, num_workers, dev)
     tmp = out / ".eval.tmp.npz"
     np.savez(tmp, **arrays)
     os.replace(tmp, out / "eval.npz")
@@ -460,6 +465,10 @@ class FinetuneJob:
     num_workers: int = 0
 
     def __call__(self) -> dict[str, Any] | None:
+        from facelib import dist as fdist
+        if fdist.detect().world_size > 1:
+            raise FinetuneError("fine-tuning runs in one process (one GPU): submit it with num_gpus=1 "
+                                "(`--set num_gpus=1`); the recipe's batch is then taken on that GPU")
         return finetune(self.task, self.run_dir, profile=self.profile, init=self.init,
                         init_path=self.init_path, regime=self.regime, data=self.data,
                         overrides=self.overrides, resume=True, num_workers=self.num_workers,
@@ -488,6 +497,17 @@ def _run(args: argparse.Namespace) -> int:
     data = DataSpec(n_train=args.n_train, n_test=args.n_test, size=args.size,
                     num_identities=args.identities, seed=args.seed)
     run_dir = args.run_dir or str(Path(args.results) / run_name(args.task, args.init, args.regime))
+    if args.cluster:
+        from facelib import launch
+        overrides = _parse_sets(args.set)
+        recipe = recipes.task(args.task, args.profile, **overrides)
+        if recipe.num_gpus != 1:
+            print(f"error: the {args.task} recipe asks {recipe.num_gpus} GPUs but the fine-tuning loop runs "
+                  "in one process: add --set num_gpus=1 (the global batch on one GPU)", file=sys.stderr)
+            return 2
+        job = FinetuneJob(args.task, run_dir, profile=args.profile, init=args.init, init_path=args.init_path,
+                          regime=args.regime, data=data, overrides=overrides, num_workers=args.workers)
+        return launch.launch_from_args(args, job, args.task, run_dir, recipe=recipe)
     metrics_ = finetune(args.task, run_dir, profile=args.profile, init=args.init, init_path=args.init_path,
                         regime=args.regime, data=data, overrides=_parse_sets(args.set), resume=args.resume,
                         until_epoch=args.until_epoch, num_workers=args.workers, trusted=args.trusted)
@@ -507,7 +527,6 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--init-path", default=None, help="weights file for imagenet/authors/ours (local; nothing downloads)")
     p.add_argument("--regime", type=float, default=1.0, help="fraction of the training labels (e.g. 0.1)")
     p.add_argument("--profile", choices=recipes.PROFILES, default="demo")
-    p.add_argument("--results", default="results", help="results root; the run goes to RESULTS/<task>/<init>/<pct>pct")
     p.add_argument("--run-dir", default=None, help="explicit run directory (overrides --results)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue the run in the run directory")
@@ -519,4 +538,8 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic training set")
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers")
     p.add_argument("--trusted", action="store_true", help="allow pickled objects in --init-path")
+    from facelib import launch
+    # --cluster NAME submits the run as a job (--dry-run prints its sbatch script); --results is
+    # the results root: the run goes to RESULTS/<task>/<init>/<pct>pct
+    launch.add_cluster_arguments(p)
     p.set_defaults(func=_run)
