@@ -136,3 +136,42 @@ def test_error_pickles_for_worker_processes():
 
     err = pickle.loads(pickle.dumps(ImageDecodeError("a.jpg", "empty file", "0 bytes")))
     assert (err.source, err.reason, str(err)) == ("a.jpg", "empty file", "a.jpg: empty file (0 bytes)")
+
+
+def _big_jpeg(tmp_path, w=4000, h=3000):
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 255, (h // 100, w // 100, 3), dtype=np.uint8)
+    img = np.asarray(Image.fromarray(small).resize((w, h), Image.BILINEAR))
+    path = tmp_path / f"big_{w}x{h}.jpg"
+    Image.fromarray(img).save(path, quality=92)
+    return path
+
+
+def test_reduced_decode_of_large_jpeg(tmp_path):
+    import cv2
+
+    data = _big_jpeg(tmp_path).read_bytes()
+    full = images.decode_image(data)
+    small, scale, full_hw = images.decode_image_reduced(data, 1024)
+    assert scale == 2 and full_hw == (3000, 4000) and small.shape == (1500, 2000, 3)
+    ref = cv2.resize(full, (2000, 1500), interpolation=cv2.INTER_AREA)
+    assert np.abs(small.astype(int) - ref).mean() < 2.5
+    # the largest reduction that keeps the long side >= the minimum
+    assert images.decode_image_reduced(data, 500)[1] == 8
+    assert images.decode_image_reduced(data, 501)[1] == 4
+    assert images.decode_image_reduced(data, 2001)[1] == 1
+    # other formats decode at full size
+    buf = io.BytesIO()
+    Image.fromarray(full[:1200, :2400]).save(buf, format="PNG")
+    out, scale, hw = images.decode_image_reduced(buf.getvalue(), 500)
+    assert scale == 1 and out.shape == (1200, 2400, 3) and hw == (1200, 2400)
+
+
+def test_reduced_decode_keeps_exif_orientation(tmp_path):
+    upright = np.full((2400, 1000, 3), 128, np.uint8)
+    upright[:1200, :500] = (255, 0, 0)  # red top-left quadrant
+    path = exif_rotated_jpeg(tmp_path / "rot.jpg", upright)
+    small, scale, full_hw = images.decode_image_reduced(path.read_bytes(), 1000)
+    assert scale == 2 and full_hw == (2400, 1000) and small.shape == (1200, 500, 3)
+    assert small[100, 100, 0] > 200 and small[100, 100, 2] < 60
+    assert small[1100, 400, 0] < 160

@@ -267,3 +267,40 @@ def test_resume_after_the_run_is_killed(kill_src, tmp_path):
     summary = pp.preprocess(src, out, workers=2, shard_size=4, progress=False)
     assert summary.skipped > 0 and summary.skipped + summary.files == N_KILL
     _assert_same_faces(out, ref)
+
+
+def test_large_jpeg_crops_from_reduced_or_full_decode(tmp_path):
+    """Big faces are cropped from the reduced decode, small ones from the full image."""
+    import cv2
+    from PIL import Image
+
+    from facelib import images
+    from facelib.faces.crop import crop_face
+    from faces_fixtures import astronaut, grace_hopper
+
+    canvas = np.full((3000, 4000, 3), 90, np.uint8)
+    canvas[:2400, :2048] = cv2.resize(grace_hopper(), (2048, 2400))  # face ~700 x 880 px
+    canvas[1500:3000, 2500:4000] = cv2.resize(astronaut(), (1500, 1500))  # face ~280 x 360
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.fromarray(canvas).save(src / "big.jpg", quality=92)
+    pp.preprocess(src, tmp_path / "out", progress=False)
+    man = storage.read_manifest(tmp_path / "out" / pp.MANIFEST).sort_values("x1")
+    assert len(man) == 2 and (man[["image_w", "image_h"]].to_numpy() == (4000, 3000)).all()
+    r = recipes.crop()
+    full = images.load_image(src / "big.jpg")
+    ds = storage.ShardDataset(man.reset_index(drop=True), root=tmp_path / "out")
+    for i, row in enumerate(man.itertuples()):
+        box = np.array([row.x1, row.y1, row.x2, row.y2])
+        expect, M = crop_face(full, box, r.face_size, r.output_size, r.box_size)
+        # the same crop up to where the square snaps to whole (reduced) pixels: < 1 crop px
+        assert abs(row.crop_scale - M[0, 0]) < 0.01 * M[0, 0]
+        np.testing.assert_allclose([row.crop_tx, row.crop_ty], [M[0, 2], M[1, 2]], atol=1.0)
+        diff = np.abs(ds[i].astype(int) - expect).mean()
+        side = box_size(box, r.box_size) * r.scale
+        if side / 2 < r.output_size:  # small face: from the full decode, same pixels up to JPEG
+            assert diff < 1.5, diff
+        else:  # big face: from the half-size decode, close to the full-size crop
+            assert diff < 4, diff
+    assert box_size(man[["x1", "y1", "x2", "y2"]].to_numpy()).min() * r.scale / 2 < r.output_size
+    assert box_size(man[["x1", "y1", "x2", "y2"]].to_numpy()).max() * r.scale / 2 > r.output_size

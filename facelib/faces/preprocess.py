@@ -38,7 +38,7 @@ from multiprocessing import connection as mp_connection
 from multiprocessing.connection import Connection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -110,7 +110,8 @@ class FileResult:
     reason: str = ""  # empty when at least one face was kept
     detail: str = ""
     error: bool = False  # the file could not be read or processed at all
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time in the worker
+    cpu_seconds: float = 0.0  # CPU time of the (single-threaded) worker on this file
 
     @property
     def rejected(self) -> bool:
@@ -132,34 +133,57 @@ def process_image(
     min_face: int | None = None,
     max_faces: int | None = None,
     align: bool = False,
+    scale: int = 1,
+    load_full: Callable[[], np.ndarray] | None = None,
 ) -> tuple[int, list[FaceResult]]:
     """Detect, filter, crop (and align) the faces of one decoded image.
 
+    ``image`` may be a reduced decode (:func:`facelib.images.decode_image_reduced`): detection
+    runs on it, and a face is cropped from it when it holds enough pixels for the crop
+    (crop side >= ``output_size`` reduced pixels); otherwise ``load_full()`` supplies the
+    full-size image. Boxes, landmarks and transforms are always in full-size pixels.
+
     Args:
-        image: (H, W, 3) uint8 RGB.
+        image: (h, w, 3) uint8 RGB.
         detector: any :class:`~facelib.faces.detect.Detector`.
         recipe: the crop recipe (geometry, box-size rule, JPEG quality, aligned size).
         min_face: drop faces whose box size (``recipe.box_size`` rule) is below this many
-            source pixels (default ``recipe.min_face``).
+            full-size pixels (default ``recipe.min_face``).
         max_faces: keep at most this many faces, the highest-scoring first (``None``: all).
         align: also produce the 5-point aligned face (``recipe.aligned_size``).
+        scale: full-size coordinates = ``scale`` x coordinates in ``image``.
+        load_full: returns the full-size image; needed when ``scale > 1``.
 
     Returns:
         (number of detections before filtering, kept faces by decreasing score).
     """
+    if scale != 1 and load_full is None:
+        raise ValueError("a reduced image needs load_full")
     min_face = recipe.min_face if min_face is None else min_face
     det = detector.detect(image)
     n_detected = len(det)
+    if scale != 1:
+        det = det.scaled(float(scale))  # full-size pixels from here on
     if n_detected:
         det = det.select(box_size(det.boxes, recipe.box_size) >= min_face)
     if max_faces is not None:
         det = det.select(np.arange(min(len(det), max_faces)))
+    full = image if scale == 1 else None
     faces = []
     for box, score, lmk in zip(det.boxes, det.scores, det.landmarks):
-        crop, M = crop_face(image, box, recipe.face_size, recipe.output_size, recipe.box_size)
+        side = float(box_size(box, recipe.box_size)) * recipe.scale  # crop side, full-size px
+        if scale == 1 or side / scale < recipe.output_size:
+            if full is None:
+                full = load_full()  # type: ignore[misc]
+            src, s = full, 1.0
+        else:  # the reduced image already has more pixels than the crop keeps
+            src, s = image, float(scale)
+        crop, M = crop_face(src, box / s, recipe.face_size, recipe.output_size, recipe.box_size)
+        M = M.copy()
+        M[:, :2] /= s  # source = full-size pixels
         aligned = None
         if align:
-            a, _ = align_face(image, lmk, recipe.aligned_size)
+            a, _ = align_face(src, lmk / s, recipe.aligned_size)
             aligned = _encode_jpeg(a, recipe.jpeg_quality)
         faces.append(FaceResult(box.astype(np.float64), float(score), lmk.astype(np.float64), M,
                                 _encode_jpeg(crop, recipe.jpeg_quality), aligned))
@@ -182,16 +206,19 @@ def _init_worker(recipe: recipes.Crop, options: dict[str, Any]) -> None:
 
 def _process_file(path: str, key: str) -> FileResult:
     """Decode and process one file; never raises (failures become a rejected FileResult)."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     recipe: recipes.Crop = _WORKER["recipe"]
     opts = _WORKER["options"]
     res = FileResult(file=key)
     try:
-        img = images.load_image(path, max_pixels=recipe.max_image_pixels)
-        res.height, res.width = img.shape[:2]
+        data = images.read_bytes(path)
+        # big JPEGs decode directly at 1/2, 1/4 or 1/8 scale, still >= the detection size
+        img, scale, (res.height, res.width) = images.decode_image_reduced(
+            data, recipe.detect_max_side, name=path, max_pixels=recipe.max_image_pixels)
         res.detected, res.faces = process_image(
             img, _WORKER["detector"], recipe, min_face=opts["min_face"],
-            max_faces=opts["max_faces"], align=opts["align"],
+            max_faces=opts["max_faces"], align=opts["align"], scale=scale,
+            load_full=lambda: images.decode_image(data, path, recipe.max_image_pixels),
         )
         if not res.faces:
             res.reason = NO_FACE if res.detected == 0 else TOO_SMALL
@@ -200,6 +227,7 @@ def _process_file(path: str, key: str) -> FileResult:
     except Exception as e:  # the run goes on past anything one file can do
         res.reason, res.detail, res.error = "processing error", f"{key}: {type(e).__name__}: {e}", True
     res.seconds = time.perf_counter() - t0
+    res.cpu_seconds = time.process_time() - c0
     return res
 
 
@@ -451,6 +479,7 @@ class Summary:
     rejects: dict[str, int] = field(default_factory=dict)
     errors: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # this process plus the workers' time on files
     total_faces: int = 0
     worker_restarts: int = 0
 
@@ -469,7 +498,7 @@ class Summary:
             f"faces written: {self.faces} (folder total: {self.total_faces})\n"
             f"rejected files: {sum(self.rejects.values())} ({rej}); could not be read: {self.errors}\n"
             f"time: {self.seconds:.1f} s, {self.images_per_s:.2f} images/s, "
-            f"{self.faces_per_s:.2f} faces/s"
+            f"{self.faces_per_s:.2f} faces/s; CPU {self.cpu_seconds:.1f} s"
             + (f"\nworker processes replaced: {self.worker_restarts}" if self.worker_restarts else "")
         )
 
@@ -541,6 +570,8 @@ def _results(items: list[tuple[str, str]], workers: int, recipe: recipes.Crop,
     a decoder crash) is replaced; the files it held are retried, each alone on a worker, and a
     file that kills a worker when alone is rejected (``WORKER_DIED``).
     """
+    if not items:
+        return
     if workers <= 1:
         _init_worker(recipe, options)
         for path, key in items:
@@ -642,7 +673,7 @@ def preprocess(
     Returns:
         A :class:`Summary` of this run.
     """
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     recipe = recipe if recipe is not None else recipes.crop(profile)
     if jpeg_quality is not None:
         recipe = recipes.override(recipe, jpeg_quality=jpeg_quality)
@@ -682,6 +713,8 @@ def preprocess(
                 committer.add(res)
                 summary.files += 1
                 summary.faces += len(res.faces)
+                if workers > 1:
+                    summary.cpu_seconds += res.cpu_seconds
                 if res.rejected:
                     summary.rejects[res.reason] = summary.rejects.get(res.reason, 0) + 1
                     summary.errors += int(res.error)
@@ -699,6 +732,7 @@ def preprocess(
         _, faces = _consolidate(out)
     summary.total_faces = len(faces)
     summary.seconds = time.perf_counter() - t0
+    summary.cpu_seconds += time.process_time() - c0
     return summary
 
 

