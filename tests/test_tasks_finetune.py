@@ -133,3 +133,27 @@ def test_cli_submits_through_launch(tmp_path, capsys):
     assert cli.main(base + ["--set", "num_gpus=1", "--cluster", "debug"]) == 0
     assert (tmp_path / "recon3d/random/100pct/metrics.json").exists()
     assert "submitted recon3d as job" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("task,train,test", [("landmarks", "w300", "w300"), ("recon3d", "w300lp", "aflw2000"),
+                                             ("emotion", "affectnet", "affectnet")])
+def test_real_dataset_formats_fine_tune(tmp_path, task, train, test):
+    from facelib.data import native
+    native.write(train, tmp_path / "train", 8, seed=0, size=64)
+    native.write(test, tmp_path / "test", 6, seed=5, size=64)
+    data = FT.DataSpec(kind="reader", reader=train, root=str(tmp_path / "train"), test_reader=test,
+                       test_root=str(tmp_path / "test"))
+    m = FT.finetune(task, tmp_path / "run", data=data, overrides={"epochs": 1, "lr": 1e-4}, progress=False)
+    assert m and all(v is None or np.isfinite(v) for v in m.values())
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["n_train"] == 8 and run["n_test"] == 6
+
+
+def test_reader_records_lacking_labels_are_refused(tmp_path):
+    from facelib.data import native
+    from facelib.tasks.records import MissingLabelError
+    native.write("w300", tmp_path / "w", 4, size=64)
+    data = FT.DataSpec(kind="reader", reader="w300", root=str(tmp_path / "w"), test_reader="w300",
+                       test_root=str(tmp_path / "w"))
+    with pytest.raises(MissingLabelError, match="lacks valence"):
+        data.build("emotion")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -52,15 +53,19 @@ class AUTask(Task):
         return PooledLinear(channels, self.recipe.num_aus)
 
     def loss(self, model: nn.Module, out: Tensor, target: dict[str, Tensor]) -> Tensor:
-        return F.mse_loss(out, target["au"])
+        # NaN marks an AU not coded in a frame (DISFA/BP4D): it contributes no gradient
+        t = target["au"]
+        coded = torch.isfinite(t)
+        return F.mse_loss(out[coded], t[coded]) if coded.any() else (out * 0).sum()
 
     def predict(self, out: Tensor) -> dict[str, np.ndarray]:
         return {"au": out.detach().float().cpu().numpy()}
 
     def evaluate(self, pred: dict[str, np.ndarray],
                  target: dict[str, np.ndarray]) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-        icc = np.atleast_1d(metrics.icc31(pred["au"], target["au"]))
-        mae = np.atleast_1d(metrics.mae(pred["au"], target["au"]))
+        coded = np.isfinite(target["au"]).all(axis=1)  # frames with every AU coded
+        icc = np.atleast_1d(metrics.icc31(pred["au"][coded], target["au"][coded]))
+        mae = np.atleast_1d(metrics.mae(pred["au"][coded], target["au"][coded]))
         names = DISFA_AUS if len(icc) == len(DISFA_AUS) else tuple(range(1, len(icc) + 1))
         flat = {"icc_mean": float(np.nanmean(icc)) if np.isfinite(icc).any() else float("nan"),
                 "mae_mean": float(mae.mean())}

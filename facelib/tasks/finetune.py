@@ -95,6 +95,11 @@ class DataSpec:
     ``kind="synthetic"``: :class:`facelib.data.synth.SynthFaces` rendered at ``size``; the test
     set uses ``test_seed``, so its persons are not the training persons (held-out identities
     for recognition). ``n_train`` / ``n_test`` images, ``num_identities`` persons per set.
+
+    ``kind="reader"``: a dataset in its native format read by :mod:`facelib.data.readers`
+    (``reader`` under ``root`` for training, ``test_reader`` under ``test_root`` for testing,
+    e.g. ``w300lp`` / ``aflw2000`` for 3D); ``split`` / ``test_split`` keep only records of that
+    split when both sets come from one reader (e.g. AffectNet's ``train`` / ``val``).
     """
 
     kind: str = "synthetic"
@@ -104,15 +109,36 @@ class DataSpec:
     num_identities: int = 20
     seed: int = 0
     test_seed: int = 1
+    reader: str | None = None
+    root: str | None = None
+    test_reader: str | None = None
+    test_root: str | None = None
+    split: str | None = None
+    test_split: str | None = None
 
-    def build(self) -> tuple[Any, Any]:
-        """(train, test) datasets whose items are ``(image, labels)``."""
-        if self.kind != "synthetic":
-            raise ValueError(f"unknown data kind {self.kind!r}: only 'synthetic' is wired so far "
-                             "(the real readers live in facelib.data.readers)")
-        from facelib.data.synth import SynthFaces
-        return (SynthFaces(self.n_train, self.seed, self.size, self.num_identities),
-                SynthFaces(self.n_test, self.test_seed, self.size, self.num_identities))
+    def build(self, task: str | None = None) -> tuple[Any, Any]:
+        """(train, test) datasets whose items are ``(image, labels)`` (``task`` checks the labels)."""
+        if self.kind == "synthetic":
+            from facelib.data.synth import SynthFaces
+            return (SynthFaces(self.n_train, self.seed, self.size, self.num_identities),
+                    SynthFaces(self.n_test, self.test_seed, self.size, self.num_identities))
+        if self.kind == "reader":
+            from facelib.data import readers
+            from facelib.tasks.records import RecordFaces
+            if not (self.reader and self.root and self.test_reader and self.test_root):
+                raise ValueError("reader data needs reader, root, test_reader and test_root")
+            sets = []
+            ids: dict[Any, int] = {}
+            for name, root, split in ((self.reader, self.root, self.split),
+                                      (self.test_reader, self.test_root, self.test_split)):
+                recs = [r for r in readers.read(name, root) if split is None or r.split == split]
+                if not recs:
+                    raise ValueError(f"reader {name!r} found no records under {root}"
+                                     + (f" in split {split!r}" if split else ""))
+                sets.append(RecordFaces(recs, root, task, identities=ids))
+                ids = sets[0].identities
+            return sets[0], sets[1]
+        raise ValueError(f"unknown data kind {self.kind!r}; choose 'synthetic' or 'reader'")
 
     def identities(self, split: str = "train") -> np.ndarray:
         """Identity of each image of a synthetic split (item ``i`` shows person ``i % num_identities``)."""
@@ -136,20 +162,26 @@ def make_task(name: str, profile: str = "demo", overrides: dict[str, Any] | None
     return TASK_CLASSES[name](recipe, recipes.finetune(profile), pre.mean, pre.std, **kwargs)
 
 
-def training_subset(task: str, data: DataSpec, regime: float) -> np.ndarray:
-    """Indices of the training images of ``regime``: a prefix of the fixed permutation (1.3)."""
+def training_subset(task: str, data: DataSpec, regime: float, train_set: Any = None) -> np.ndarray:
+    """Indices of the training images of ``regime``: a prefix of the fixed permutation (1.3).
+
+    ``train_set`` gives the size and identities of reader data (synthetic sets follow ``data``).
+    """
     s = recipes.sampling()
-    ids = data.identities("train") if task == "recognition" else None
+    n = data.n_train if train_set is None or data.kind == "synthetic" else len(train_set)
+    ids = None
+    if task == "recognition":
+        ids = data.identities("train") if data.kind == "synthetic" else train_set.identity_array()
     try:
-        order = sampling.draw_order(data.n_train, s.seed, ids, rule_regime=s.recognition_identity_rule_regime,
+        order = sampling.draw_order(n, s.seed, ids, rule_regime=s.recognition_identity_rule_regime,
                                     min_identity_fraction=s.recognition_min_identity_fraction)
     except ValueError:
         # A set too small for the 2 % identity rule: larger regimes still have their plain
         # prefixes (the rule only concerns the 2 % subset); smaller ones are refused.
         if regime <= s.recognition_identity_rule_regime:
             raise
-        order = sampling.draw_order(data.n_train, s.seed)
-    k = sampling.regime_sizes(data.n_train, [regime])[float(regime)]
+        order = sampling.draw_order(n, s.seed)
+    k = sampling.regime_sizes(n, [regime])[float(regime)]
     return np.sort(order[:k])
 
 
@@ -307,9 +339,11 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
     if metrics_path.exists() and resume:
         _check_same_recipe(out, make_task(task_name, profile, overrides, 2))
         return json.loads(metrics_path.read_text())
-    train_ds, test_ds = data.build()
-    subset = training_subset(task_name, data, regime)
-    num_classes = int(data.num_identities) if task_name == "recognition" else 0
+    train_ds, test_ds = data.build(task_name)
+    subset = training_subset(task_name, data, regime, train_ds)
+    num_classes = 0
+    if task_name == "recognition":
+        num_classes = int(data.num_identities) if data.kind == "synthetic" else len(train_ds.identities)
     task = make_task(task_name, profile, overrides, num_classes=num_classes)
     recipe, common = task.recipe, task.common
     arch = recipes.pretrain(profile).arch
