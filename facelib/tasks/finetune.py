@@ -528,8 +528,12 @@ def _parse_sets(items: Sequence[str] | None) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    data = DataSpec(n_train=args.n_train, n_test=args.n_test, size=args.size,
-                    num_identities=args.identities, seed=args.seed)
+    if args.reader:
+        data = DataSpec(kind="reader", reader=args.reader, root=args.root, test_reader=args.test_reader or args.reader,
+                        test_root=args.test_root or args.root, split=args.split, test_split=args.test_split)
+    else:
+        data = DataSpec(n_train=args.n_train, n_test=args.n_test, size=args.size,
+                        num_identities=args.identities, seed=args.seed)
     run_dir = args.run_dir or str(Path(args.results) / run_name(args.task, args.init, args.regime))
     if args.cluster:
         from facelib import launch
@@ -570,6 +574,12 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--size", type=int, default=96, help="side of the rendered synthetic faces")
     p.add_argument("--identities", type=int, default=20, help="persons per synthetic set")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic training set")
+    p.add_argument("--reader", default=None, help="a dataset in its native format (facelib.data.readers) instead of synthetic faces")
+    p.add_argument("--root", default=None, help="root of the --reader training set")
+    p.add_argument("--test-reader", default=None, help="reader of the test set (default: --reader)")
+    p.add_argument("--test-root", default=None, help="root of the test set (default: --root)")
+    p.add_argument("--split", default=None, help="keep only training records of this split")
+    p.add_argument("--test-split", default=None, help="keep only test records of this split")
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers")
     p.add_argument("--trusted", action="store_true", help="allow pickled objects in --init-path")
     from facelib import launch
