@@ -28,15 +28,15 @@
 profile = "demo"  # "demo": in-process grid on synthetic faces | "paper": read the runs of the SLURM grid
 results_dir: str | None = None  # runs go to <results_dir>/au/<init>/<pct>pct; None: results/ in the repository
 regimes: list = [1.0, 0.1]  # fractions of the training labels (supplement 1.3)
-n_train: int = 128  # synthetic training faces (demo)
-n_test: int = 80  # synthetic test faces, other persons (demo)
+n_train: int = 96  # synthetic training faces (demo)
+n_test: int = 64  # synthetic test faces, other persons (demo)
 image_size: int = 96  # side of the rendered synthetic faces (the task crops input_size from it)
 num_identities: int = 16  # persons per synthetic set
 overrides: dict = {}  # validated recipe overrides, e.g. {"epochs": 2}
 swav_trunk: str | None = None  # our pretrained trunk; None: results/swav_<profile>/trunk.pth (page 03), else a small one is trained here
 imagenet_weights: str | None = None  # local torchvision ImageNet state dict for the "imagenet" init (nothing downloads)
 authors_weights: str | None = None  # the authors' released flr_r50_vgg_face.pth for the "authors" init
-threads: int = 2  # torch CPU threads
+threads: int = 1  # torch CPU threads (more than one is slower on a busy machine: threads wait on each other)
 
 # %%
 import time
