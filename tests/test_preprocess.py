@@ -304,3 +304,49 @@ def test_large_jpeg_crops_from_reduced_or_full_decode(tmp_path):
             assert diff < 4, diff
     assert box_size(man[["x1", "y1", "x2", "y2"]].to_numpy()).min() * r.scale / 2 < r.output_size
     assert box_size(man[["x1", "y1", "x2", "y2"]].to_numpy()).max() * r.scale / 2 > r.output_size
+
+
+def test_retry_rejects_after_the_file_is_fixed(photos, tmp_path):
+    folder, _ = photos
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(b"")  # broken now, fixed below
+    (src / "coffee.png").write_bytes((folder / "coffee.png").read_bytes())
+    s = pp.preprocess(src, tmp_path / "out", progress=False)
+    assert s.errors == 1
+    (src / "a.jpg").write_bytes((folder / "grace_hopper.jpg").read_bytes())
+    assert pp.preprocess(src, tmp_path / "out", progress=False).files == 0  # rejects are done
+    s = pp.preprocess(src, tmp_path / "out", progress=False, retry_rejects=True)
+    assert s.files == 1 and s.faces == 1  # the photo without a face is not retried
+    files = storage.read_manifest(tmp_path / "out" / pp.FILES).set_index("file")
+    assert files.loc["a.jpg", "status"] == "ok" and len(files) == 2
+    rejects = storage.read_manifest(tmp_path / "out" / pp.REJECTS)
+    assert rejects["file"].tolist() == ["coffee.png"]
+
+
+def test_file_that_kills_its_worker_is_rejected(tmp_path, monkeypatch):
+    """A file that crashes the worker (a decoder segfault, say) is retried alone, then rejected."""
+    import multiprocessing
+
+    src = tmp_path / "src"
+    names = many_faces(src, 6)
+    real = pp._process_file
+
+    def crash_on_poison(path: str, key: str):
+        if key == "poison":
+            os._exit(11)  # dies like a crashed decoder: no exception, no result
+        return real(path, key)
+
+    # fork carries the patched function into the workers (the default fork server would not)
+    monkeypatch.setattr(pp, "_process_file", crash_on_poison)
+    items = [(str(src / n), n) for n in names[:3]] + [("nowhere", "poison")] + [
+        (str(src / n), n) for n in names[3:]]
+    summary = pp.Summary()
+    opts = {"min_face": 0, "max_faces": None, "align": False, "threads": 1}
+    out = list(pp._results(items, 2, recipes.crop(), opts, summary,
+                           context=multiprocessing.get_context("fork")))
+    assert [r.file for r in out] == [k for _, k in items]  # input order kept
+    poison = out[3]
+    assert poison.error and poison.reason == pp.WORKER_DIED and "poison" in poison.detail
+    assert all(len(r.faces) == 1 and not r.rejected for i, r in enumerate(out) if i != 3)
+    assert summary.worker_restarts == 2  # once among others, once alone

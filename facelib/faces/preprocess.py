@@ -563,7 +563,8 @@ class _Worker:
 
 
 def _results(items: list[tuple[str, str]], workers: int, recipe: recipes.Crop,
-             options: dict[str, Any], summary: Summary):
+             options: dict[str, Any], summary: Summary,
+             context: multiprocessing.context.BaseContext | None = None):
     """Yield a FileResult per item, in input order, from ``workers`` processes (1: in-process).
 
     Each worker holds at most two files at a time. A worker that dies (killed, out of memory,
@@ -577,7 +578,7 @@ def _results(items: list[tuple[str, str]], workers: int, recipe: recipes.Crop,
         for path, key in items:
             yield _process_file(path, key)
         return
-    ctx = _mp_context()
+    ctx = context or _mp_context()
     todo = collections.deque(enumerate(items))  # (seq, item)
     retry: collections.deque[tuple[int, tuple[str, str]]] = collections.deque()
     done: dict[int, FileResult] = {}
