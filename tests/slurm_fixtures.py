@@ -119,6 +119,7 @@ def submitit_root(tmp_path: Path) -> Path:
 
 
 def cancel_all(job_ids: list[str]) -> None:
-    """Best-effort ``scancel`` of jobs a failed test leaves behind."""
+    """Best-effort ``scancel`` of the jobs of a failed test (never of a passing one: a job whose
+    result is written may still be completing, and would end CANCELLED)."""
     if job_ids and shutil.which("scancel"):
         subprocess.run(["scancel", *job_ids], capture_output=True, timeout=30)

@@ -47,8 +47,9 @@ def test_single_job_returns_its_result(submitit_root: Path) -> None:
                         res=res, results_root=submitit_root)
     try:
         out = launch.wait(job, 90)
-    finally:
+    except BaseException:  # a finishing job must not be cancelled: only on failure
         cancel_all([job.job_id])
+        raise
     expected = launch.CountingJob(submitit_root / "reference", n_steps=7)()
     assert out == expected
     assert Path(job.paths.folder, f"{job.job_id}_submission.sh").read_text().count("#SBATCH --partition=debug") == 1
@@ -66,8 +67,9 @@ def test_two_tasks_all_reduce_over_gloo(submitit_root: Path) -> None:
                         results_root=submitit_root)
     try:
         reports = launch.wait(job, 150)
-    finally:
+    except BaseException:  # a finishing job must not be cancelled: only on failure
         cancel_all([job.job_id])
+        raise
     assert [r["rank"] for r in reports] == [0, 1]
     for r in reports:
         assert r["world_size"] == 2 and r["backend"] == "gloo" and r["source"] == "submitit"
@@ -113,8 +115,9 @@ def test_finetune_grid_runs_as_job_arrays(submitit_root: Path) -> None:
         for task_jobs in jobs.values():
             for j in task_jobs:
                 assert launch.wait(j, 150)["steps"] == 3
-    finally:
+    except BaseException:  # a finishing job must not be cancelled: only on failure
         cancel_all(all_ids)
+        raise
     for point, job in zip(grid, [j for js in jobs.values() for j in js]):
         run_dir = submitit_root / point.run
         start = [e for e in launch.read_events(run_dir) if e["event"] == "start"]
@@ -140,8 +143,9 @@ def test_cancelled_job_is_seen_as_cancelled(submitit_root: Path) -> None:
         job.cancel()
         with pytest.raises(launch.JobEndedWithoutResult, match="CANCELLED"):
             launch.wait(job, 60)
-    finally:
+    except BaseException:  # a finishing job must not be cancelled: only on failure
         cancel_all([job.job_id])
+        raise
     _poll("CANCELLED in facelib jobs status",
           lambda: _state_of(submitit_root, "long").startswith("CANCELLED"))
 
@@ -163,8 +167,9 @@ def test_usr2_checkpoints_requeues_and_resumes(submitit_root: Path) -> None:
               lambda: any(e["event"] == "resume" for e in launch.read_events(run_dir)), 90, 0.1)
         print(f"\nrequeue to running: {time.monotonic() - t_signal:.1f} s")
         out = launch.wait(job, 120)
-    finally:
+    except BaseException:  # a finishing job must not be cancelled: only on failure
         cancel_all([job.job_id])
+        raise
     uninterrupted = launch.make_executor("debug", submitit_root / "debug", res).submit(
         launch.CountingJob(submitit_root / "uninterrupted", n_steps=n))
     assert out == uninterrupted.result()
@@ -188,8 +193,9 @@ def test_exception_in_job_surfaces_with_traceback(submitit_root: Path) -> None:
     try:
         with pytest.raises(FailedJobError) as info:
             launch.wait(job, 90)
-    finally:
+    except BaseException:  # a finishing job must not be cancelled: only on failure
         cancel_all([job.job_id])
+        raise
     message = str(info.value)
     assert "CheckpointError" in message and "corrupt checkpoint" in message
     assert str(run_dir / "state.json") in message
@@ -204,8 +210,9 @@ def test_jobs_status_cli_lists_runs(submitit_root: Path, capsys: pytest.CaptureF
                         res=res, results_root=submitit_root)
     try:
         launch.wait(job, 90)
-    finally:
+    except BaseException:  # a finishing job must not be cancelled: only on failure
         cancel_all([job.job_id])
+        raise
     _poll("COMPLETED", lambda: _state_of(submitit_root, "st") == "COMPLETED")
     assert cli.main(["jobs", "status", "--results", str(submitit_root)]) == 0
     line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("st ")][0]
@@ -221,7 +228,8 @@ def test_failure_in_a_multi_task_job_surfaces_without_waiting_for_the_others(sub
     try:
         with pytest.raises(FailedJobError, match="backend nccl needs a GPU"):
             launch.wait(job, 150)
-    finally:
+    except BaseException:  # a finishing job must not be cancelled: only on failure
         cancel_all([job.job_id])
+        raise
     _poll("the job to end", lambda: _state_of(submitit_root, "nccl") in {"FAILED", "CANCELLED"},
           show=lambda: _state_of(submitit_root, "nccl"))
