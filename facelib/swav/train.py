@@ -536,7 +536,7 @@ def job_from_args(args: argparse.Namespace) -> PretrainJob:
     """The :class:`PretrainJob` a ``facelib pretrain`` command line describes."""
     recipe = recipes.pretrain(args.profile, **_parse_overrides(args.set or []))
     kind = args.data or ("shards" if args.manifest else "synthetic")
-    out_dir = args.out or f"runs/swav_{args.profile}"
+    out_dir = args.out or f"results/swav_{args.profile}"
     return PretrainJob(recipe=recipe, out_dir=str(out_dir),
                        data=DataSpec(kind=kind, manifest=args.manifest, root=args.root),
                        num_workers=args.workers, amp=args.amp, log_every=args.log_every,
@@ -559,7 +559,7 @@ def add_cli(subparsers: Any) -> None:
                               description="SwAV pretraining with the paper's recipe (supplement 1.1).")
     p.add_argument("--profile", choices=recipes.PROFILES, default="demo",
                    help="recipe profile (default demo: CPU, minutes)")
-    p.add_argument("--out", default=None, help="run directory (default runs/swav_<profile>)")
+    p.add_argument("--out", default=None, help="run directory (default results/swav_<profile>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a recipe field, e.g. --set epochs=3 --set size_crops=[64,32]")
