@@ -33,6 +33,12 @@ out_dir: str | None = None  # output folder (shards, manifest); None: a temporar
 workers: int = 1  # preprocessing processes
 align: bool = True  # also write the 5-point aligned faces (supplement 1.2)
 show_max: int = 12  # at most this many crops and aligned faces are drawn
+data_roots: dict | None = None  # paper: dataset roots by reader name (vggface2, w300lp, imdbface, ...); None: synthetic stand-ins
+data_dir: str | None = None  # curated manifests, synthetic set, subsets; None: results/data in the repository
+native_faces: int = 40  # demo: synthetic faces written in each dataset's native format
+synth_faces: int = 2000  # synthetic labelled faces written to shards (the source of the subsets)
+synth_identities: int = 100  # persons among them
+synth_seed: int = 0  # seed of the synthetic faces
 
 # %%
 import io
@@ -156,3 +162,163 @@ if first is not None:
         print(f"{first['shard']}: dataset 'images', {len(f['images'])} items, dtype {f['images'].dtype}")
     decoded = Image.open(io.BytesIO(raw.tobytes())).convert("RGB")
     print(f"item {int(first['index'])}: {len(raw)} bytes of JPEG -> {decoded.size} {decoded.mode}")
+
+# %% [markdown]
+# ## Curated sets, synthetic faces and low-data subsets
+#
+# The paper pretrains on three curated sets (supplement 2) and fine-tunes every task on fixed,
+# label-agnostic subsets of 100, 10, 5, 2 and 1 % of its training data (supplement 1.3). The
+# datasets involved (VGG-Face2, 300W-LP, IMDb-Face, AffectNet, WIDER FACE, DISFA, BP4D,
+# AFLW2000-3D) are licence-restricted, so the `demo` profile runs the same code on
+# **synthetic faces**: labelled, deterministic, and written in each dataset's native file
+# format, so that the real readers, the curated compositions and the subsets all run as they
+# do in the `paper` profile on the real roots (`data_roots`).
+
+# %%
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from myst_nb import glue
+
+from facelib import book, recipes
+from facelib.data import curated, native, readers, sampling
+from facelib.data import figures as data_figures
+from facelib.data.face_model import AU_IDS, EXPRESSIONS
+from facelib.data.record import Problems
+from facelib.data.synth_set import write_synth_set
+
+data_path = Path(data_dir) if data_dir else book.find_root() / "results" / "data"
+data_path.mkdir(parents=True, exist_ok=True)
+
+# %% [markdown]
+# ### Synthetic labelled faces
+#
+# Each face is a 3D model of the 68 points of the 300W/iBUG layout, deformed by a persistent
+# identity (face shape, eye spacing, nose and mouth geometry, skin, hair, glasses, beard) and by
+# the 12 DISFA action units, rotated by yaw, pitch and roll and projected; contour, brows, eyes,
+# nose, lips, hair and wrinkles are drawn along the projected points, then lit, occluded,
+# blurred, noised and JPEG-compressed at random. So the 68 2D and 3D landmarks, the 5 points,
+# the pose and the AU intensities are exact labels; the expression class and valence/arousal
+# follow from the AUs by documented rules (`facelib.data.face_model`), with a little noise. The
+# same seed and index give the same bytes on any machine. Below: landmarks (green), the 5 points
+# (pink), the face box (yellow) and each face's labels.
+
+# %%
+data_figures.synth_grid(16, seed=synth_seed, cols=8);
+
+# %% [markdown]
+# What to look for: a head with ears, neck and shoulders on a cluttered background; hair as a
+# cap with a hairline (or bald, or long behind the head); brows, eyes with lids and an iris, a
+# nose with nostrils, lips that part and show teeth when the jaw drops; beards and glasses on
+# some people; turned heads with the far cheek shaded and the nose crossing the far side; and
+# at random a hand-like or coloured occluder, a lighting gradient, blur, noise and JPEG
+# blocking. The green points sit on the drawn contour, brows, eyes, nose and lips whatever the
+# pose. The faces are cartoons, not photographs: enough for every task to be learnable on a
+# laptop, not a substitute for the real data.
+#
+# One person, frontal, without nuisances: each action unit alone at intensity 0, 1, 3 and 5
+# (AU1 inner brow raiser, AU4 brow lowerer, AU6 cheek raiser, AU12 lip corner puller, AU15 lip
+# corner depressor, AU26 jaw drop).
+
+# %%
+data_figures.au_sweep(aus=(1, 4, 6, 12, 15, 26), index=1, seed=synth_seed);
+
+# %% [markdown]
+# ### The datasets' native formats
+#
+# In the `demo` profile every component dataset is stood in for by synthetic faces written in
+# its own layout (VGG-Face2 identity folders and loose box/landmark CSVs, 300W-LP and
+# AFLW2000-3D `.mat` files, AffectNet's `training.csv`, IMDb-Face's CSV, WIDER FACE's
+# `bbx_gt` file, DISFA's per-AU label files, 300W `.pts`). The readers of
+# `facelib.data.readers` read them back; the table says what each yields (fields a dataset
+# lacks stay absent) and how many problems (bad lines, missing images) were met.
+
+# %%
+roots = ({k: Path(v) for k, v in data_roots.items()} if data_roots
+         else native.write_all(data_path / "native", native_faces, seed=synth_seed))
+reader_kwargs = {"disfa": {"frame_pattern": "frames/{subject}/{frame:05d}.png"}} if not data_roots else {}
+problems = {name: Problems(collect=True) for name in roots}
+records = {name: list(readers.read(name, root, problems=problems[name], **reader_kwargs.get(name, {})))
+           for name, root in roots.items()}
+pd.DataFrame([
+    {"dataset": name, "records": len(recs), "problems": len(problems[name]),
+     "fields": ", ".join(sorted(set().union(*(r.to_dict().keys() for r in recs[:50])) - {"dataset", "extra"}))}
+    for name, recs in records.items()
+])
+
+# %% [markdown]
+# ### Curated pretraining sets (supplement 2)
+#
+# Full VGG-Face is all of VGG-Face2; Small VGG-Face a seeded random 1M subset of it (in the
+# demo, the paper's proportion 1M / 3.4M of the stand-in); Large-Scale-Face combines VGG-Face2,
+# 300W-LP, IMDb-Face, AffectNet and WIDER FACE. Labels are dropped: a manifest row is
+# `dataset, root, path, box`. The paper's counts are beside the ones built here (in the demo,
+# from the synthetic stand-ins; in the `paper` profile, from the real roots).
+
+# %%
+built = {name: curated.build(name, roots, out=data_path / f"{name}.parquet")
+         for name, parts in curated.SETS.items() if all(p in roots for p in parts)}
+counts = curated.counts_table(built)
+glue("lsf_built", int(len(built["large_scale_face"])) if "large_scale_face" in built else 0, display=False)
+counts
+
+# %% [markdown]
+# Large-Scale-Face as built here holds {glue:}`lsf_built` faces; the manifests are written
+# beside the other data of this page (`data_dir`) and feed `facelib preprocess` and SwAV.
+
+# %% [markdown]
+# ### A synthetic training set in shards
+#
+# For the downstream tasks the demo renders a labelled set through the storage layer (HDF5
+# shards in the authors' layout + a parquet manifest whose columns are the labels), so that the
+# task code reads synthetic and real data the same way.
+
+# %%
+synth_name = f"synth_n{synth_faces}_id{synth_identities}_seed{synth_seed}"
+synth_manifest = write_synth_set(data_path / synth_name, synth_faces, seed=synth_seed, num_identities=synth_identities,
+                           progress=False)
+glue("synth_rows", len(synth_manifest), display=False)
+synth_manifest[["identity", "expression", "valence", "arousal", "shard", "index"]].head()
+
+# %% [markdown]
+# The set holds {glue:}`synth_rows` faces; every column of a task's labels is in the manifest.
+
+# %% [markdown]
+# ### Fixed low-data subsets (supplement 1.3)
+#
+# One seeded permutation of the rows; the subset of regime *f* is its first *f* · *n* rows, so
+# the subsets are nested (1 % ⊂ 2 % ⊂ 5 % ⊂ 10 % ⊂ 100 %) and drawn without reading a label.
+# For face recognition the 2 % subset must keep at least a quarter of the identities: if the
+# first 2 % covers fewer, the earliest rows of uncovered identities are swapped in for the
+# latest rows of identities that have several, keeping the size. The subsets are written once
+# with the seed, the regimes and a hash of the source manifest; a second run reads them back,
+# and a changed source is refused.
+
+# %%
+rule = recipes.sampling()
+subsets = sampling.fixed_subsets(synth_manifest, data_path / "subsets" / f"{synth_name}_recognition.json",
+                                 identity_column="identity")
+table = subsets.table(synth_manifest, "identity")
+table["identities required"] = ["" if f != rule.recognition_identity_rule_regime
+                                else int(np.ceil(synth_manifest["identity"].nunique() * rule.recognition_min_identity_fraction))
+                                for f in subsets.regimes]
+table
+
+# %% [markdown]
+# Label distributions per regime: expression shares (left to right: each regime's subset) stay
+# those of the full set, and so do mean AU12 intensity and valence, because sampling ignores
+# the labels (the paper does not balance classes).
+
+# %%
+data_figures.label_shares_by_regime(synth_manifest, subsets, "expression", EXPRESSIONS,
+                                    title="Expression classes in each regime's subset");
+
+# %%
+au12 = synth_manifest["au"].map(lambda a: float(np.asarray(a)[AU_IDS.index(12)]))
+pd.DataFrame({
+    f"{f * 100:g}%": {"rows": len(idx), "mean AU12": au12.iloc[idx].mean(),
+                      "mean valence": synth_manifest["valence"].iloc[idx].mean(),
+                      "mean arousal": synth_manifest["arousal"].iloc[idx].mean()}
+    for f in subsets.regimes for idx in [subsets.indices(f)]
+}).round(3)
