@@ -157,3 +157,13 @@ def test_reader_records_lacking_labels_are_refused(tmp_path):
                        test_root=str(tmp_path / "w"))
     with pytest.raises(MissingLabelError, match="lacks valence"):
         data.build("emotion")
+
+
+def test_the_loop_learns_a_tiny_training_set(tmp_path):
+    # eight faces seen 12 times: the training loss of the 3D landmark regression must fall
+    data = FT.DataSpec(n_train=8, n_test=8, size=64, num_identities=2)
+    FT.finetune("recon3d", tmp_path, data=data, overrides={"epochs": 12, "batch_size": 8, "lr": 0.01,
+                                                            "rotation_deg": 0.0, "scale_range": (1.0, 1.0),
+                                                            "translation": 0.0}, progress=False)
+    losses = [r["loss"] for r in FT.read_log(tmp_path, "epoch")]
+    assert losses[-1] < 0.2 * losses[0], losses
