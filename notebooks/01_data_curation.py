@@ -230,14 +230,16 @@ data_figures.au_sweep(aus=(1, 4, 6, 12, 15, 26), index=1, seed=synth_seed);
 # In the `demo` profile every component dataset is stood in for by synthetic faces written in
 # its own layout (VGG-Face2 identity folders and loose box/landmark CSVs, 300W-LP and
 # AFLW2000-3D `.mat` files, AffectNet's `training.csv`, IMDb-Face's CSV, WIDER FACE's
-# `bbx_gt` file, DISFA's per-AU label files, 300W `.pts`). The readers of
+# `bbx_gt` file, DISFA's per-AU label files, BP4D's FERA 2015 intensity CSVs, 300W `.pts`;
+# not WFLW, whose 98-point layout the synthetic faces do not have). The readers of
 # `facelib.data.readers` read them back; the table says what each yields (fields a dataset
 # lacks stay absent) and how many problems (bad lines, missing images) were met.
 
 # %%
 roots = ({k: Path(v) for k, v in data_roots.items()} if data_roots
          else native.write_all(data_path / "native", native_faces, seed=synth_seed))
-reader_kwargs = {"disfa": {"frame_pattern": "frames/{subject}/{frame:05d}.png"}} if not data_roots else {}
+reader_kwargs = {"disfa": {"frame_pattern": "frames/{subject}/{frame:05d}.png"},
+                 "bp4d": {"frame_pattern": "images/{subject}/{task}/{frame:04d}.jpg"}} if not data_roots else {}
 problems = {name: Problems(collect=True) for name in roots}
 records = {name: list(readers.read(name, root, problems=problems[name], **reader_kwargs.get(name, {})))
            for name, root in roots.items()}

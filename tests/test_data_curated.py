@@ -17,7 +17,7 @@ from facelib.data.synth_set import write_synth_set
 def roots(tmp_path_factory):
     out = tmp_path_factory.mktemp("native")
     counts = {"vggface2": 12, "w300lp": 6, "imdbface": 6, "affectnet": 6, "widerface": 8, "aflw2000": 3,
-              "disfa": 4, "w300": 3}
+              "disfa": 4, "w300": 3, "bp4d": 4}
     return native.write_all(out, counts, seed=0, size=64)
 
 
@@ -39,6 +39,9 @@ def test_native_roots_read_back_with_the_synthetic_labels(roots):
     vgg = list(readers.read("vggface2", roots["vggface2"], problems=p, splits=("train",)))
     assert len({r.identity for r in vgg}) == 12 and all(r.landmarks_5 is not None for r in vgg)
     assert len(list(readers.read("w300", roots["w300"], problems=p))) == 3
+    bp4d = list(readers.read("bp4d", roots["bp4d"], problems=p, frame_pattern="images/{subject}/{task}/{frame:04d}.jpg"))
+    assert len(bp4d) == 4 and bp4d[0].au_ids == (6, 10, 12, 14, 17)
+    assert np.isnan(bp4d[0].au[[1, 3]]).all() and not np.isnan(bp4d[0].au[[0, 2, 4]]).any()
     assert len(p) == 0
 
 

@@ -167,6 +167,27 @@ def write_disfa(root: Path, n: int, seed: int = 0, size: int = 128, num_identiti
             (d / f"{subj}_au{au}.txt").write_text("".join(f"{f},{int(a[k])}\n" for f, a in rows))
 
 
+def write_bp4d(root: Path, n: int, seed: int = 0, size: int = 128, num_identities: int = 4) -> None:
+    """FERA 2015 style ``AU_INT/AUxx/<subject>_T1_AUxx.csv`` + ``images/<subject>/T1/NNNN.jpg``.
+
+    The synthetic faces carry AU6, AU12 and AU17 of BP4D's five; AU10 and AU14 are written as 9
+    (not coded), which the reader turns into NaN.
+    """
+    per: dict[str, list[tuple[int, np.ndarray]]] = {}
+    for i, img, lab in _faces(n, seed, size, num_identities):
+        subj = f"{'F' if lab['identity'] % 2 == 0 else 'M'}{lab['identity'] + 1:03d}"
+        frame = i // num_identities + 1
+        _save(root / "images" / subj / "T1" / f"{frame:04d}.jpg", img)
+        per.setdefault(subj, []).append((frame, lab["au"]))
+    for au in (6, 10, 12, 14, 17):
+        d = root / "AU_INT" / f"AU{au:02d}"
+        d.mkdir(parents=True, exist_ok=True)
+        for subj, rows in per.items():
+            k = AU_IDS.index(au) if au in AU_IDS else None
+            body = "".join(f"{f},{9 if k is None else int(a[k])}\n" for f, a in rows)
+            (d / f"{subj}_T1_AU{au:02d}.csv").write_text(body)
+
+
 WRITERS: dict[str, Callable[..., None]] = {
     "vggface2": write_vggface2,
     "w300lp": write_w300lp,
@@ -176,6 +197,7 @@ WRITERS: dict[str, Callable[..., None]] = {
     "imdbface": write_imdbface,
     "widerface": write_widerface,
     "disfa": write_disfa,
+    "bp4d": write_bp4d,
 }
 
 
