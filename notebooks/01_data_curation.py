@@ -241,13 +241,8 @@ roots = ({k: Path(v) for k, v in data_roots.items()} if data_roots
 reader_kwargs = {"disfa": {"frame_pattern": "frames/{subject}/{frame:05d}.png"},
                  "bp4d": {"frame_pattern": "images/{subject}/{task}/{frame:04d}.jpg"}} if not data_roots else {}
 problems = {name: Problems(collect=True) for name in roots}
-records = {name: list(readers.read(name, root, problems=problems[name], **reader_kwargs.get(name, {})))
-           for name, root in roots.items()}
-pd.DataFrame([
-    {"dataset": name, "records": len(recs), "problems": len(problems[name]),
-     "fields": ", ".join(sorted(set().union(*(r.to_dict().keys() for r in recs[:50])) - {"dataset", "extra"}))}
-    for name, recs in records.items()
-])
+pd.DataFrame([readers.summarize(name, root, problems[name], **reader_kwargs.get(name, {}))
+              for name, root in roots.items()])
 
 # %% [markdown]
 # ### Curated pretraining sets (supplement 2)

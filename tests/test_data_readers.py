@@ -304,3 +304,11 @@ def test_bad_shapes_and_unknown_reader(tmp_path):
         readers.get("celeba")
     with pytest.raises(FileNotFoundError, match="WIDER FACE root"):
         list(readers.read("widerface", tmp_path / "nope"))
+
+
+def test_summarize_streams_counts_and_fields(tmp_path):
+    _vggface2(tmp_path)
+    p = Problems(collect=True)
+    s = readers.summarize("vggface2", tmp_path, p, splits=("train",))
+    assert s == {"dataset": "vggface2", "records": 2, "problems": 1,
+                 "fields": "box, identity, landmarks_5, path, split"}

@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable, Iterator
 
-from facelib.data.record import FaceRecord
+from facelib.data.record import FaceRecord, Problems
 
 READERS: tuple[str, ...] = (
     "vggface2", "w300", "wflw", "w300lp", "aflw2000", "affectnet", "disfa", "bp4d", "imdbface",
@@ -43,3 +43,20 @@ def get(name: str) -> Callable[..., Iterator[FaceRecord]]:
 def read(name: str, root: Any, **kwargs: Any) -> Iterator[FaceRecord]:
     """Records of dataset ``name`` under ``root`` (see the reader module for ``kwargs``)."""
     return get(name)(root, **kwargs)
+
+
+def summarize(name: str, root: Any, problems: Problems | None = None, sample: int = 50,
+              **kwargs: Any) -> dict[str, Any]:
+    """Stream dataset ``name`` once: record count, fields present (in the first ``sample``), problems.
+
+    Returns:
+        ``{"dataset", "records", "problems", "fields"}``; memory stays flat however large the set.
+    """
+    problems = problems if problems is not None else Problems(collect=True)
+    count, fields = 0, set()
+    for r in read(name, root, problems=problems, **kwargs):
+        if count < sample:
+            fields |= set(r.to_dict())
+        count += 1
+    return {"dataset": name, "records": count, "problems": len(problems),
+            "fields": ", ".join(sorted(fields - {"dataset", "extra"}))}
