@@ -111,7 +111,7 @@ def _measure_pipeline(folder: Path, out: Path, workers: int) -> dict:
     t0, c0 = time.perf_counter(), time.process_time()
     s = pp.preprocess(folder, out, workers=workers, progress=False)
     return {"images": s.files, "faces": s.faces, "wall": time.perf_counter() - t0,
-            "cpu": s.cpu_seconds}
+            "cpu": s.cpu_seconds, "main_cpu": s.main_cpu_seconds}
 
 
 def _child(args: argparse.Namespace) -> None:
@@ -182,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scaling 1 -> 2 workers: {one['wall'] / two['wall']:.2f}x wall clock (linear: 2.00x); "
               f"CPU per image {1000 * one['cpu'] / one['images']:.1f} -> "
               f"{1000 * two['cpu'] / two['images']:.1f} ms (equal: no parallel overhead)")
+        # what two idle cores would give: the workers share the files, the main process
+        # (shards, manifest, messages) runs beside them
+        work2 = (two["cpu"] - two["main_cpu"]) / 2
+        print(f"projected scaling 1 -> 2 workers on two idle cores (from CPU times, not measured): "
+              f"{one['cpu'] / max(work2, two['main_cpu']):.2f}x; main process "
+              f"{100 * two['main_cpu'] / two['cpu']:.0f}% of the CPU with 2 workers")
     return 0
 
 

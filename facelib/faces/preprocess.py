@@ -480,6 +480,7 @@ class Summary:
     errors: int = 0
     seconds: float = 0.0
     cpu_seconds: float = 0.0  # this process plus the workers' time on files
+    main_cpu_seconds: float = 0.0  # this process alone (writing shards and manifests, IPC)
     total_faces: int = 0
     worker_restarts: int = 0
 
@@ -733,7 +734,8 @@ def preprocess(
         _, faces = _consolidate(out)
     summary.total_faces = len(faces)
     summary.seconds = time.perf_counter() - t0
-    summary.cpu_seconds += time.process_time() - c0
+    summary.main_cpu_seconds = time.process_time() - c0
+    summary.cpu_seconds += summary.main_cpu_seconds
     return summary
 
 
