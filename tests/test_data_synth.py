@@ -53,7 +53,7 @@ def test_pinned_digest():
     )
 
 
-PINNED = "6cdb65c95a1e35ba"
+PINNED = "eb6c61ee21d9a184"
 
 
 def test_labels_have_documented_shapes_and_ranges():

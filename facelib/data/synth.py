@@ -268,11 +268,18 @@ def _area(pts: np.ndarray) -> float:
     return 0.5 * abs(float((x[:-1] * y[1:] - x[1:] * y[:-1]).sum() + x[-1] * y[0] - x[0] * y[-1]))
 
 
+def _muted(rng: np.random.Generator) -> list[int]:
+    """A random colour of moderate saturation (a grey level pulled part-way toward a hue)."""
+    grey = int(rng.integers(35, 221))
+    hue = rng.integers(0, 256, 3)
+    sat = 0.15 + 0.55 * rng.random()
+    return [min(max(int(grey + (int(h) - grey) * sat), 0), 255) for h in hue]
+
+
 def _background(img: np.ndarray, rng: np.random.Generator) -> None:
     """A two-colour gradient with 2-7 random shapes (rectangles, discs, bars, polygons)."""
     s = img.shape[0]
-    c = rng.integers(20, 236, 3)
-    c0 = [int(v) for v in c]
+    c0 = _muted(rng)
     c1 = [min(max(v + int(d), 0), 255) for v, d in zip(c0, rng.integers(-70, 71, 3))]
     ramp = (np.arange(s, dtype=np.int32) * 256) // s
     grad = (np.array(c0, np.int32)[None, :] + (np.array(c1, np.int32) - c0)[None, :] * ramp[:, None] // 256)
@@ -468,7 +475,7 @@ def render_params(sp: SampleParams, nuisance: bool = True) -> tuple[np.ndarray, 
     line_w = max(1, int(round(sc * 0.035)))
     img = np.empty((s, s, 3), np.uint8)
     _background(img, rng)
-    shirt = (int(rng.integers(20, 236)), int(rng.integers(20, 236)), int(rng.integers(20, 236)))
+    shirt = tuple(_muted(rng))
     _poly(img, stf[sl["neck"]], _shade(skin, 0.85))
     _poly(img, stf[sl["shirt"]], shirt)
     _poly(img, stf[sl["ear_l"]], _shade(skin, 0.92))
