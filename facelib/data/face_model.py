@@ -40,6 +40,8 @@ __all__ = [
     "affect_from_aus",
     "HEAD_CENTER",
     "HEAD_RADII",
+    "surface_z",
+    "identity_shape",
 ]
 
 #: The 12 DISFA action units, in label order (Table 1 of the supplement).
@@ -73,8 +75,8 @@ HEAD_CENTER = (0.0, -0.15, 0.0)
 HEAD_RADII = (1.0, 1.3, 1.1)
 
 
-def _surface_z(x: np.ndarray, y: np.ndarray, inset: float = 0.0) -> np.ndarray:
-    """Depth of the front of the head ellipsoid at (x, y), minus ``inset``."""
+def surface_z(x: np.ndarray, y: np.ndarray, inset: float = 0.0) -> np.ndarray:
+    """Depth of the front of the head ellipsoid at (x, y) (template units), minus ``inset``."""
     cx, cy, cz = HEAD_CENTER
     rx, ry, rz = HEAD_RADII
     u = 1.0 - ((x - cx) / rx) ** 2 - ((y - cy) / ry) ** 2
@@ -101,7 +103,7 @@ def template_68() -> np.ndarray:
     by = np.array([-0.33 - 0.11 * math.sin(math.pi * (0.25 + 0.65 * v)) + 0.03 * v for v in u])
     p[17:22, 0], p[17:22, 1] = bx, by
     p[22:27, 0], p[22:27, 1] = -bx[::-1], by[::-1]
-    p[17:27, 2] = _surface_z(p[17:27, 0], p[17:27, 1], 0.02)
+    p[17:27, 2] = surface_z(p[17:27, 0], p[17:27, 1], 0.02)
     # Nose bridge 27-30 and nostrils 31-35.
     p[27:31] = [[0, -0.08, 1.02], [0, 0.14, 1.13], [0, 0.36, 1.24], [0, 0.58, 1.38]]
     p[31:36] = [[-0.19, 0.66, 1.08], [-0.10, 0.71, 1.17], [0, 0.73, 1.21],
@@ -113,7 +115,7 @@ def template_68() -> np.ndarray:
     p[36:42, 0], p[36:42, 1] = -0.42 + eye[:, 0], eye[:, 1]
     right = eye[[3, 2, 1, 0, 5, 4]] * [-1, 1]
     p[42:48, 0], p[42:48, 1] = 0.42 + right[:, 0], right[:, 1]
-    p[36:48, 2] = _surface_z(p[36:48, 0], p[36:48, 1], 0.12)
+    p[36:48, 2] = surface_z(p[36:48, 0], p[36:48, 1], 0.12)
     # Outer lips 48-59 and inner lips 60-67.
     p[48:60, :2] = [[-0.36, 1.0], [-0.24, 0.93], [-0.10, 0.89], [0.0, 0.91], [0.10, 0.89],
                     [0.24, 0.93], [0.36, 1.0], [0.24, 1.08], [0.11, 1.13], [0.0, 1.14],

@@ -205,10 +205,10 @@ def _identity_points(ident: int, seed: int) -> dict[str, Any]:
     # (down to y = 0.1, below the cap's lowest edge, so no hair-coloured seam is left)
     low = np.array([[0.86 * fw, 0.1, 0.0], [-0.86 * fw, 0.1, 0.0]])
     patch = np.concatenate([top, low])
-    patch[:, 2] = fm._surface_z(patch[:, 0] / fw, patch[:, 1]) + 0.01
+    patch[:, 2] = fm.surface_z(patch[:, 0] / fw, patch[:, 1]) + 0.01
     out["forehead"] = patch
     bt = np.array([[x * fw, -0.85, 0.0] for x in (-0.6, -0.3, 0.0, 0.3, 0.6)])
-    bt[:, 2] = fm._surface_z(bt[:, 0] / fw, bt[:, 1])
+    bt[:, 2] = fm.surface_z(bt[:, 0] / fw, bt[:, 1])
     out["box_top"] = bt
     out["ear_l"] = _EAR * [-fw, 1, 1]
     out["ear_r"] = _EAR * [fw, 1, 1]
@@ -412,7 +412,7 @@ def render_params(sp: SampleParams, nuisance: bool = True) -> tuple[np.ndarray, 
         by = shape[17:27, 1].min()
         for k, dy in enumerate((0.16, 0.27)):
             arc = np.array([[x, by - dy + 0.04 * x * x, 0.0] for x in (-0.45, -0.15, 0.15, 0.45)])
-            arc[:, 2] = fm._surface_z(arc[:, 0], arc[:, 1])
+            arc[:, 2] = fm.surface_z(arc[:, 0], arc[:, 1])
             geo[f"forehead{k}"] = arc
     if au[4] >= 2:                                       # vertical lines between the brows
         for k, x in enumerate((-0.05, 0.05)):
