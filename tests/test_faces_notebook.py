@@ -25,5 +25,12 @@ def test_data_curation_page_runs_in_demo_profile(repo_root, tmp_path):
     assert "faces written: 3" in text  # astronaut, camera, Grace Hopper
     assert "no face: 3" in text and "not an image: 1" in text and "truncated or corrupt: 1" in text
     assert "second run: 0 files processed, 8 skipped" in text
-    n_png = sum("image/png" in o.get("data", {}) for c in nb["cells"] for o in c.get("outputs", []))
+    # the figures of the section "Detection and cropping" (the page goes on with other sections)
+    section, n_png = None, 0
+    for c in nb["cells"]:
+        src = "".join(c["source"])
+        if c["cell_type"] == "markdown" and src.startswith("## "):
+            section = src.splitlines()[0]
+        elif c["cell_type"] == "code" and section == "## Detection and cropping":
+            n_png += sum("image/png" in o.get("data", {}) for o in c.get("outputs", []))
     assert n_png == 3  # detections, crops, aligned faces
