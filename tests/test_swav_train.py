@@ -193,3 +193,29 @@ def test_cli_killed_mid_run_resumes_to_the_same_result(tmp_path) -> None:
                    capture_output=True)
     strip = lambda recs: [(r["kind"], r["epoch"], r["iteration"], r["loss"]) for r in recs if r["kind"] != "start"]
     assert strip(read_log(tmp_path / "killed")) == strip(read_log(tmp_path / "full"))
+
+
+def test_trains_from_hdf5_shards_and_skips_a_corrupt_image(tmp_path, capsys) -> None:
+    import io
+
+    import pandas as pd
+    from PIL import Image
+
+    from facelib import cli, storage
+
+    rows = []
+    with storage.ShardWriter(tmp_path / "shards", shard_size=8) as w:
+        for i, img in enumerate(_images(16)):
+            buf = io.BytesIO()
+            Image.fromarray(img).save(buf, format="PNG")
+            data = buf.getvalue() if i != 5 else b"not an image"
+            shard, idx = w.add(data)
+            rows.append({"shard": shard, "index": idx})
+    storage.write_manifest(pd.DataFrame(rows), tmp_path / "manifest.parquet")
+    sets = [f"--set={k}={json.dumps(list(v) if isinstance(v, tuple) else v)}"
+            for k, v in {**TINY, "epochs": 1, "warmup_epochs": 0}.items()]
+    code = cli.main(["pretrain", "--out", str(tmp_path / "run"), "--manifest", str(tmp_path / "manifest.parquet"),
+                     "--root", str(tmp_path / "shards"), "--amp", "off", "--no-progress", *sets])
+    assert code == 0 and len(read_log(tmp_path / "run", "epoch")) == 1
+    bad = [json.loads(ln) for ln in (tmp_path / "run" / "bad_items.jsonl").read_text().splitlines()]
+    assert {b["index"] for b in bad} == {5}

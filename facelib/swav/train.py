@@ -535,11 +535,14 @@ def _parse_overrides(items: list[str]) -> dict[str, Any]:
 def job_from_args(args: argparse.Namespace) -> PretrainJob:
     """The :class:`PretrainJob` a ``facelib pretrain`` command line describes."""
     recipe = recipes.pretrain(args.profile, **_parse_overrides(args.set or []))
-    kind = args.data or ("shards" if args.manifest else "synthetic")
+    kind = args.data or ("shards" if args.manifest or args.profile == "paper" else "synthetic")
     out_dir = args.out or f"results/swav_{args.profile}"
+    workers = args.workers
+    if workers is None:  # the paper's jobs get one CPU per loader worker beside the trainer
+        workers = 0 if args.profile == "demo" else max(0, recipes.launch(args.profile).cpus_per_task - 1)
     return PretrainJob(recipe=recipe, out_dir=str(out_dir),
                        data=DataSpec(kind=kind, manifest=args.manifest, root=args.root),
-                       num_workers=args.workers, amp=args.amp, log_every=args.log_every,
+                       num_workers=workers, amp=args.amp, log_every=args.log_every,
                        until_epoch=args.until_epoch, resume=args.resume, progress=not args.no_progress)
 
 
@@ -564,10 +567,11 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a recipe field, e.g. --set epochs=3 --set size_crops=[64,32]")
     p.add_argument("--data", choices=("synthetic", "shards"), default=None,
-                   help="image source (default synthetic, or shards when --manifest is given)")
+                   help="image source (default: synthetic in demo, shards in paper or with --manifest)")
     p.add_argument("--manifest", default=None, help="parquet manifest of preprocessed shards")
     p.add_argument("--root", default=None, help="folder the manifest's shard paths are relative to")
-    p.add_argument("--workers", type=int, default=0, help="data loader workers per process")
+    p.add_argument("--workers", type=int, default=None,
+                   help="data loader workers per process (default: 0 in demo, cpus_per_task - 1 in paper)")
     p.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default="auto",
                    help="mixed precision (auto: the recipe's, where the hardware supports it)")
     p.add_argument("--log-every", type=int, default=10, help="iterations between log records")
