@@ -350,3 +350,21 @@ def test_file_that_kills_its_worker_is_rejected(tmp_path, monkeypatch):
     assert poison.error and poison.reason == pp.WORKER_DIED and "poison" in poison.detail
     assert all(len(r.faces) == 1 and not r.rejected for i, r in enumerate(out) if i != 3)
     assert summary.worker_restarts == 2  # once among others, once alone
+
+
+def test_workers_that_cannot_start_stop_the_run_without_rejecting_files(tmp_path):
+    """A failure that is no file's fault (here: workers cannot import a main read from stdin)
+    stops the run with a clear error; no file is marked as rejected."""
+    src = tmp_path / "src"
+    many_faces(src, 3)
+    code = (
+        "from facelib.faces import preprocess as pp\n"
+        f"pp.preprocess({str(src)!r}, {str(tmp_path / 'out')!r}, workers=2, progress=False)\n"
+    )
+    proc = subprocess.run([sys.executable, "-"], input=code, text=True, capture_output=True,
+                          cwd=tmp_path, timeout=300)
+    assert proc.returncode != 0
+    assert "RuntimeError: a preprocessing worker process failed to start" in proc.stderr
+    assert not (tmp_path / "out" / "parts").exists() or not list((tmp_path / "out" / "parts").iterdir())
+    # the same call from an importable main works, and nothing was lost in between
+    assert pp.preprocess(src, tmp_path / "out", workers=2, progress=False).faces == 3

@@ -38,7 +38,7 @@ from multiprocessing import connection as mp_connection
 from multiprocessing.connection import Connection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -518,9 +518,17 @@ def _mp_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")  # pragma: no cover - not on Linux
 
 
+_READY = "ready"
+
+
 def _worker_main(conn: Connection, recipe: recipes.Crop, options: dict[str, Any]) -> None:
     """A worker process: receive ``(path, key)``, send back its FileResult, until ``None``/EOF."""
-    _init_worker(recipe, options)
+    try:
+        _init_worker(recipe, options)
+        conn.send(_READY)
+    except Exception as e:  # tell the parent why, instead of dying silently
+        conn.send(("error", f"{type(e).__name__}: {e}"))
+        return
     try:
         while True:
             item = conn.recv()
@@ -547,6 +555,30 @@ class _Worker:
         child.close()
         self.assigned: collections.deque[tuple[int, tuple[str, str], bool]] = collections.deque()
 
+    def wait_ready(self, timeout: float = 300.0) -> None:
+        """Block until the worker has loaded the detector.
+
+        Raises:
+            RuntimeError: the worker died or failed while starting. That is no fault of any
+                file, so the run stops (what is committed stays) instead of rejecting files.
+        """
+        ready = mp_connection.wait([self.conn, self.proc.sentinel], timeout)
+        msg: Any = None
+        if self.conn in ready:
+            try:
+                msg = self.conn.recv()
+            except (EOFError, OSError):
+                msg = None
+            if msg == _READY:
+                return
+        self.stop(timeout=1)
+        why = msg[1] if isinstance(msg, tuple) else (
+            f"exit code {self.proc.exitcode}" if ready else f"no answer within {timeout:.0f} s")
+        raise RuntimeError(
+            f"a preprocessing worker process failed to start ({why}). With workers > 1 the main "
+            "program must be importable (a script file or a module, not stdin); or use workers=1"
+        )
+
     def send(self, seq: int, item: tuple[str, str], alone: bool) -> None:
         self.conn.send(item)
         self.assigned.append((seq, item, alone))
@@ -565,7 +597,7 @@ class _Worker:
 
 def _results(items: list[tuple[str, str]], workers: int, recipe: recipes.Crop,
              options: dict[str, Any], summary: Summary,
-             context: multiprocessing.context.BaseContext | None = None):
+             context: multiprocessing.context.BaseContext | None = None) -> Iterator[FileResult]:
     """Yield a FileResult per item, in input order, from ``workers`` processes (1: in-process).
 
     Each worker holds at most two files at a time. A worker that dies (killed, out of memory,
@@ -600,8 +632,11 @@ def _results(items: list[tuple[str, str]], workers: int, recipe: recipes.Crop,
         else:
             retry.extend((seq, item) for seq, item, _ in lost)
         pool[i] = _Worker(ctx, recipe, options)
+        pool[i].wait_ready()
 
     try:
+        for w in pool:
+            w.wait_ready()
         while next_seq < len(items):
             # hand out work: retried files go alone to an idle worker, the rest two at a time
             for i in range(len(pool)):
