@@ -469,6 +469,12 @@ class Finetune:
         256 / 190, "1.1", "convention", "square face crop of side box size x 256/190, as pretraining"
     )
     seed: int = _p(0, "1.2", "convention", "seed of the head initialisation, shuffling and augmentation")
+    precise_bn_batches: int = _p(
+        200, "1.2", "convention",
+        "before evaluation, BN statistics are recomputed as plain averages over this many training "
+        "batches (eval crops; 'precise BN'): short runs otherwise evaluate with running averages that "
+        "have not converged; 0 keeps the running averages",
+    )
 
 
 TASKS: dict[str, type] = {

@@ -61,6 +61,9 @@ class AUTask(Task):
     def predict(self, out: Tensor) -> dict[str, np.ndarray]:
         return {"au": out.detach().float().cpu().numpy()}
 
+    def mean_prediction(self, train: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+        return {"au": np.repeat(np.nanmean(train["au"], 0, keepdims=True), n, axis=0)}
+
     def evaluate(self, pred: dict[str, np.ndarray],
                  target: dict[str, np.ndarray]) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         coded = np.isfinite(target["au"]).all(axis=1)  # frames with every AU coded

@@ -104,6 +104,10 @@ class Task:
         """Predictions of a batch in label units, as NumPy arrays."""
         raise NotImplementedError
 
+    def mean_prediction(self, train: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+        """The trivial baseline: predict the training targets' mean (majority class) for ``n`` faces."""
+        raise NotImplementedError(f"the {self.name} task has no mean baseline")
+
     def evaluate(self, pred: dict[str, np.ndarray],
                  target: dict[str, np.ndarray]) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         """(flat metrics for ``metrics.json``, arrays such as per-image errors and CED curves)."""

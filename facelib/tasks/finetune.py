@@ -62,6 +62,8 @@ __all__ = [
     "training_subset",
     "finetune",
     "run_grid",
+    "mean_baseline",
+    "precise_bn",
     "collect_runs",
     "FinetuneJob",
     "read_log",
@@ -263,6 +265,37 @@ def _collate_targets(batch: Sequence[dict[str, np.ndarray]]) -> dict[str, np.nda
     return {k: np.stack([np.asarray(b[k]) for b in batch]) for k in batch[0]}
 
 
+@torch.no_grad()
+def precise_bn(model: nn.Module, task: Task, data: Any, indices: np.ndarray, batch_size: int,
+               max_batches: int, num_workers: int, device: torch.device) -> int:
+    """Recompute every BatchNorm's statistics as plain averages over training batches ("precise BN").
+
+    Running averages (momentum 0.1) need hundreds of steps to settle; a short run evaluated with
+    them sees features that differ from those it was trained on. The batches use the evaluation
+    crops of ``indices`` in order; the model's weights are untouched.
+
+    Returns:
+        The number of batches used (0: nothing done).
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns or max_batches <= 0:
+        return 0
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average = plain mean over the batches
+    model.train()
+    used = 0
+    for x, _ in _loader(_Samples(data, task, indices, 0, None), batch_size, num_workers):
+        model(x.to(device))
+        used += 1
+        if used >= max_batches:
+            break
+    for m, mom in zip(bns, momenta):
+        m.momentum = mom
+    return used
+
+
 def _evaluate(model: nn.Module, task: Task, test: Any, batch_size: int, num_workers: int,
               device: torch.device) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     model.eval()
@@ -416,13 +449,34 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
     if stop < recipe.epochs:
         return None
 
+    bn_batches = precise_bn(model, task, train_ds, subset, recipe.batch_size, common.precise_bn_batches,
+                            num_workers, dev)
     metrics_flat, arrays = _evaluate(model, task, test_ds, recipe.batch_size, num_workers, dev)
+    metrics_flat["precise_bn_batches"] = float(bn_batches)
     tmp = out / ".eval.tmp.npz"
     np.savez(tmp, **arrays)
     os.replace(tmp, out / "eval.npz")
     _write_json(metrics_flat, metrics_path)
     _write_json({**info, "status": "finished"}, out / "run.json")
     return json.loads(metrics_path.read_text())
+
+
+def mean_baseline(task_name: str, regime: float = 1.0, *, profile: str = "demo",
+                  data: DataSpec | None = None) -> dict[str, Any]:
+    """Metrics of the trivial predictor that outputs the mean training target (majority class).
+
+    The scale against which a fine-tuned model is read: the mean shape for landmarks and 3D,
+    the mean intensities for AUs, the mean valence/arousal and the most frequent expression.
+    Training targets come from the evaluation crops of the ``regime`` subset; no training.
+    """
+    data = data or DataSpec()
+    train_ds, test_ds = data.build(task_name)
+    task = make_task(task_name, profile, num_classes=2)
+    subset = training_subset(task_name, data, regime, train_ds)
+    train = _collate_targets([task.prepare(*train_ds[int(i)], None)[1] for i in subset])
+    test = _collate_targets([task.prepare(*test_ds[i], None)[1] for i in range(len(test_ds))])
+    flat, _ = task.evaluate(task.mean_prediction(train, len(test_ds)), test)
+    return flat
 
 
 def run_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None], regimes: Sequence[float],

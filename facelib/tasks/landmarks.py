@@ -143,6 +143,9 @@ class LandmarksTask(Task):
         hm = decode_heatmaps(out.detach().float().cpu().numpy())
         return {"points": from_heatmap(hm, self.input_size, self.recipe.heatmap_size)}
 
+    def mean_prediction(self, train: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+        return {"points": np.repeat(train["points"].mean(0, keepdims=True), n, axis=0)}
+
     def evaluate(self, pred: dict[str, np.ndarray],
                  target: dict[str, np.ndarray]) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         return landmark_metrics(pred["points"], target["points"], self.recipe.failure_threshold,
