@@ -167,3 +167,26 @@ def test_the_loop_learns_a_tiny_training_set(tmp_path):
                                                             "translation": 0.0}, progress=False)
     losses = [r["loss"] for r in FT.read_log(tmp_path, "epoch")]
     assert losses[-1] < 0.2 * losses[0], losses
+
+
+def test_precise_bn_sets_plain_batch_statistics():
+    task = FT.make_task("landmarks", "demo")
+    train, _ = TINY.build()
+    trunk, _ = B.build_trunk("resnet18", "random")
+    c, side = B.feature_shape(trunk, task.input_size)
+    model = B.FaceModel(trunk, task.build_head(c, side))
+    idx = np.arange(8)
+    assert FT.precise_bn(model, task, train, idx, 8, 5, 0, torch.device("cpu")) == 1
+    x = torch.stack([torch.from_numpy(task.prepare(*train[int(i)], None)[0]) for i in idx])
+    with torch.no_grad():
+        conv = model.trunk[0](x)
+    bn = model.trunk[1]
+    torch.testing.assert_close(bn.running_mean, conv.mean(dim=(0, 2, 3)), rtol=1e-4, atol=1e-5)
+    assert bn.momentum == 0.1  # restored
+
+
+def test_mean_baseline():
+    m = FT.mean_baseline("emotion", data=TINY)
+    assert m["valence_ccc"] == 0.0 and m["valence_pcc"] != m["valence_pcc"]  # constant: CCC 0, PCC NaN
+    with pytest.raises(NotImplementedError, match="recognition"):
+        FT.mean_baseline("recognition", data=TINY)
