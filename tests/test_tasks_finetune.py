@@ -190,3 +190,33 @@ def test_mean_baseline():
     assert m["valence_ccc"] == 0.0 and m["valence_pcc"] != m["valence_pcc"]  # constant: CCC 0, PCC NaN
     with pytest.raises(NotImplementedError, match="recognition"):
         FT.mean_baseline("recognition", data=TINY)
+
+
+@pytest.mark.slow
+def test_sigkilled_run_resumes_to_the_same_metrics(tmp_path, repo_root):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["--n-train", "24", "--n-test", "8", "--size", "64", "--identities", "4", "--set", "epochs=4",
+            "--set", "batch_size=4"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "facelib.cli", "finetune", "au", "--run-dir"]
+    proc = subprocess.Popen(cmd + [str(tmp_path / "killed")] + args, env=env, cwd=repo_root,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = tmp_path / "killed" / FT.CHECKPOINT
+    deadline = time.time() + 300
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)  # in the middle of epoch 2
+    proc.wait()
+    assert ckpt.exists() and not (tmp_path / "killed" / "metrics.json").exists()
+    subprocess.run(cmd + [str(tmp_path / "killed"), "--resume"] + args, env=env, cwd=repo_root, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd + [str(tmp_path / "whole")] + args, env=env, cwd=repo_root, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    killed = json.loads((tmp_path / "killed" / "metrics.json").read_text())
+    assert killed == json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    assert len(FT.read_log(tmp_path / "killed", "epoch")) == 4
