@@ -2,7 +2,10 @@
 
 Each subcommand lives in the module that does the work: the module exposes
 ``add_cli(subparsers)``, which adds its parser and sets ``func`` to a callable taking the parsed
-arguments and returning an exit status. This file only lists those modules.
+arguments and returning an exit status. This file only maps command names to those modules.
+
+Only the module of the command being run is imported, so that ``facelib book`` does not pay
+for torch, OpenCV or onnxruntime; ``facelib --help`` imports none of them.
 """
 
 from __future__ import annotations
@@ -12,32 +15,41 @@ import importlib
 import sys
 from typing import Sequence
 
-# Modules that contribute a subcommand (each defines ``add_cli``).
-COMMAND_MODULES: tuple[str, ...] = (
-    "facelib.book",
-    "facelib.launch",
-    "facelib.faces.preprocess",
-    "facelib.flickr.commands",
-    "facelib.stats",
-    "facelib.swav.train",
-    "facelib.data.cli",
-    "facelib.tasks.finetune",
-)
+# command -> (module defining ``add_cli``, one-line help shown by ``facelib --help``)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "book": ("facelib.book", "execute the notebooks with a profile and build the HTML book"),
+    "preprocess": ("facelib.faces.preprocess", "detect, crop and store faces into HDF5 shards (supplement 1.1)"),
+    "flickr": ("facelib.flickr.commands", "crawl Flickr-Face and build the dataset (supplement 3)"),
+    "stats": ("facelib.stats", "face-size distribution and counts of a manifest"),
+    "data": ("facelib.data.cli", "curated sets, synthetic faces, low-data subsets"),
+    "pretrain": ("facelib.swav.train", "SwAV pretraining (supplement 1.1)"),
+    "finetune": ("facelib.tasks.finetune", "fine-tune a backbone on a downstream task (supplement 1.2)"),
+    "jobs": ("facelib.launch", "submitted runs, cluster profiles, dry runs, probes"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``command``, that command's module adds its full sub-parser."""
     parser = argparse.ArgumentParser(
         prog="facelib",
         description="Companion to 'Pre-training strategies and datasets for facial representation learning'.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).add_cli(sub)
+    for name, (module, help_text) in COMMANDS.items():
+        if name == command:
+            before = set(sub.choices)
+            importlib.import_module(module).add_cli(sub)
+            if name not in set(sub.choices) - before:
+                raise RuntimeError(f"{module}.add_cli did not add the {name!r} command")
+        else:
+            sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)
 

@@ -1,0 +1,37 @@
+"""The facelib command: every subcommand is wired, and only its module is imported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from facelib import cli
+
+
+@pytest.mark.parametrize("command", sorted(cli.COMMANDS))
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main([command, "--help"])
+    assert exc.value.code == 0
+    assert command in capsys.readouterr().out
+
+
+def test_top_level_help_lists_commands_without_heavy_imports():
+    code = (
+        "import sys\nfrom facelib import cli\n"
+        "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('TORCH' if 'torch' in sys.modules else 'LIGHT')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    for command in cli.COMMANDS:
+        assert command in out
+    assert out.strip().endswith("LIGHT")
+
+
+def test_unknown_command_is_an_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["nonsense"])
+    assert exc.value.code == 2
+    assert "nonsense" in capsys.readouterr().err
