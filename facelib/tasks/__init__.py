@@ -2,6 +2,10 @@
 
 One module per task (:mod:`~facelib.tasks.recognition`, :mod:`~facelib.tasks.landmarks`,
 :mod:`~facelib.tasks.au`, :mod:`~facelib.tasks.emotion`, :mod:`~facelib.tasks.recon3d`), the
-shared input pipeline (:mod:`~facelib.tasks.base`, :mod:`~facelib.tasks.augment`), the
-initialisations (:mod:`~facelib.tasks.backbone`) and the loop (:mod:`~facelib.tasks.finetune`).
+shared input pipeline (:mod:`~facelib.tasks.base`, :mod:`~facelib.tasks.augment`), real
+datasets as inputs (:mod:`~facelib.tasks.records`), the initialisations
+(:mod:`~facelib.tasks.backbone`), the loop with exact resume and the ``facelib finetune``
+command (:mod:`~facelib.tasks.finetune`) and the pages' figures (:mod:`~facelib.tasks.plots`).
+Metrics live in :mod:`facelib.metrics`. Shown in ``notebooks/04_face_recognition.py`` ...
+``08_3d_reconstruction.py``.
 """
