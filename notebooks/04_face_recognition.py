@@ -97,7 +97,7 @@ if imagenet_weights:
 if authors_weights:
     inits["authors"] = authors_weights
 if profile == "demo":
-    grid = FT.run_grid("recognition", inits, regimes, out, profile=profile, data=data, overrides=overrides,
+    grid = FT.run_grid("recognition", inits, regimes, out, profile=profile, data=data, overrides=overrides, stale="rerun",
                        progress=False)
 else:
     grid = FT.collect_runs(out, "recognition")

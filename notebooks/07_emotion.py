@@ -99,7 +99,7 @@ if imagenet_weights:
 if authors_weights:
     inits["authors"] = authors_weights
 if profile == "demo":
-    grid = FT.run_grid("emotion", inits, regimes, out, profile=profile, data=data, overrides=overrides,
+    grid = FT.run_grid("emotion", inits, regimes, out, profile=profile, data=data, overrides=overrides, stale="rerun",
                        progress=False)
 else:
     grid = FT.collect_runs(out, "emotion")
@@ -116,7 +116,7 @@ grid[["run", "n_train", "seconds", "acc", "valence_ccc", "arousal_ccc", "valence
 lr_grid = grid.iloc[:0]
 if compare_lr and profile == "demo":
     lr_grid = FT.run_grid("emotion", inits, regimes[:1], out / f"emotion_lr{compare_lr:g}", profile=profile,
-                          data=data, overrides={**overrides, "lr": compare_lr}, progress=False)
+                          data=data, overrides={**overrides, "lr": compare_lr}, stale="rerun", progress=False)
     display(lr_grid[["run", "seconds", "acc", "valence_ccc", "arousal_ccc", "valence_rmse"]])
 
 # %% [markdown]

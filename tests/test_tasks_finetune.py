@@ -123,6 +123,10 @@ def test_grid_runs_resumes_and_collects(tmp_path):
     with pytest.raises(FT.FinetuneError, match="other settings"):
         FT.run_grid("recon3d", {"random": None}, [1.0], tmp_path, profile="demo", data=other,
                     overrides={"epochs": 1}, progress=False)
+    rerun = FT.run_grid("recon3d", {"random": None}, [1.0], tmp_path, profile="demo", data=other,
+                        overrides={"epochs": 1}, progress=False, stale="rerun")
+    assert list(rerun["n_train"]) == [10]
+    assert json.loads((tmp_path / "recon3d/random/100pct.stale/run.json").read_text())["n_train"] == 12
 
 
 def test_cli_submits_through_launch(tmp_path, capsys):

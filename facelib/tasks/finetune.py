@@ -32,6 +32,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ __all__ = [
     "TASK_CLASSES",
     "DataSpec",
     "FinetuneError",
+    "StaleRunError",
     "NonFiniteLossError",
     "make_task",
     "training_subset",
@@ -84,6 +86,10 @@ LOG = "log.jsonl"
 
 class FinetuneError(RuntimeError):
     """A run cannot start or continue (existing run without ``resume``, changed settings)."""
+
+
+class StaleRunError(FinetuneError):
+    """A run directory holds a run made with another recipe or other settings."""
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -318,7 +324,7 @@ def _recipe_record(task: Task) -> dict[str, Any]:
 def _check_same_recipe(out: Path, task: Task) -> None:
     path = out / "recipe.json"
     if path.exists() and _json_safe(_recipe_record(task)) != json.loads(path.read_text()):
-        raise FinetuneError(f"{out}: the recipe differs from the one the run started with ({path}); "
+        raise StaleRunError(f"{out}: the recipe differs from the one the run started with ({path}); "
                             "start a new run directory")
 
 
@@ -326,7 +332,7 @@ def _check_same_run(out: Path, want: dict[str, Any]) -> None:
     have = json.loads((out / "run.json").read_text())
     diff = {k: (have.get(k), v) for k, v in _json_safe(want).items() if have.get(k) != v}
     if diff:
-        raise FinetuneError(f"{out}: the run was made with other settings ({diff}, as (run, asked)); "
+        raise StaleRunError(f"{out}: the run was made with other settings ({diff}, as (run, asked)); "
                             "start a new run directory")
 
 
@@ -481,7 +487,8 @@ def mean_baseline(task_name: str, regime: float = 1.0, *, profile: str = "demo",
 
 def run_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None], regimes: Sequence[float],
              results_root: str | os.PathLike[str], *, profile: str = "demo", data: DataSpec | None = None,
-             overrides: dict[str, Any] | None = None, progress: bool = True) -> "pd.DataFrame":
+             overrides: dict[str, Any] | None = None, progress: bool = True,
+             stale: str = "error") -> "pd.DataFrame":
     """Fine-tune ``task_name`` for every regime x initialisation, in this process (the demo's grid).
 
     Runs go to ``results_root/<task>/<init>/<pct>pct`` and resume: a finished run is read back,
@@ -491,18 +498,35 @@ def run_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None], re
     Args:
         inits: initialisation name -> weights file (``None`` for ``random``).
         regimes: fractions of the training labels.
+        stale: what to do with a run made with another recipe or other settings: ``"error"``
+            (:class:`FinetuneError`), or ``"rerun"``: move it to ``<run>.stale`` (replacing an
+            older one) and train afresh (the book's pages, after a code or recipe change).
 
     Returns:
         One row per run: ``run, task, init, regime, n_train, seconds`` and the metrics.
     """
+    if stale not in ("error", "rerun"):
+        raise ValueError(f"stale must be 'error' or 'rerun', got {stale!r}")
     import pandas as pd
 
     rows = []
     for regime in regimes:
         for init, path in inits.items():
             run = run_name(task_name, init, regime)
-            m = finetune(task_name, Path(results_root) / run, profile=profile, init=init, init_path=path,
-                         regime=regime, data=data, overrides=overrides, resume=True, progress=progress)
+            kw = dict(profile=profile, init=init, init_path=path, regime=regime, data=data, overrides=overrides,
+                      resume=True, progress=progress)
+            try:
+                m = finetune(task_name, Path(results_root) / run, **kw)
+            except StaleRunError:
+                if stale == "error":
+                    raise
+                old = Path(results_root) / run
+                moved = old.with_name(old.name + ".stale")
+                if moved.exists():
+                    shutil.rmtree(moved)
+                os.replace(old, moved)
+                print(f"{run}: made with another recipe or settings; moved to {moved.name}, training afresh")
+                m = finetune(task_name, old, **kw)
             info = json.loads((Path(results_root) / run / "run.json").read_text())
             seconds = sum(r["seconds"] for r in read_log(Path(results_root) / run, "epoch"))
             rows.append({"run": run, "task": task_name, "init": init, "regime": info["regime_name"],
