@@ -127,6 +127,7 @@ def test_grid_runs_resumes_and_collects(tmp_path):
                         overrides={"epochs": 1}, progress=False, stale="rerun")
     assert list(rerun["n_train"]) == [10]
     assert json.loads((tmp_path / "recon3d/random/100pct.stale/run.json").read_text())["n_train"] == 12
+    assert sorted(FT.collect_runs(tmp_path, "recon3d")["run"]) == ["recon3d/random/100pct", "recon3d/random/50pct"]
 
 
 def test_cli_submits_through_launch(tmp_path, capsys):

@@ -537,6 +537,8 @@ def run_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None], re
 def collect_runs(results_root: str | os.PathLike[str], task_name: str | None = None) -> "pd.DataFrame":
     """Finished runs under ``results_root/<task>/<init>/<pct>pct`` (e.g. written by SLURM jobs).
 
+    Runs moved aside as ``<pct>pct.stale`` by :func:`run_grid` are left out.
+
     Returns:
         One row per run with ``metrics.json``: ``run, task, init, regime, n_train, seconds``
         and the metrics (as :func:`run_grid`); empty if there are none.
@@ -548,7 +550,7 @@ def collect_runs(results_root: str | os.PathLike[str], task_name: str | None = N
     rows = []
     for mfile in sorted(root.glob(pattern)):
         run_dir = mfile.parent
-        if not (run_dir / "run.json").exists():
+        if run_dir.name.endswith(".stale") or not (run_dir / "run.json").exists():
             continue
         info = json.loads((run_dir / "run.json").read_text())
         seconds = sum(r["seconds"] for r in read_log(run_dir, "epoch"))
