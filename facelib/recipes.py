@@ -561,13 +561,20 @@ DEMO_PRETRAIN = override(
     batch_size=32,
     sync_bn=False,
     epochs=6,
-    warmup_epochs=1,
     num_prototypes=64,
     hidden_mlp=256,
     feat_dim=32,
     size_crops=(64, 32),
-    freeze_prototypes_iters=10,
     input_size=80,
+    train_images=512,
+    # The one non-size change: at batch 32 the paper's LR 4.8 collapses the embeddings within
+    # the first epoch (measured: loss pinned at ln K, 2-7 prototypes used per batch). The demo
+    # takes the learning rates of SwAV's own small-batch script (swav_200ep_bs256_pretrain.sh):
+    # 0.6 -> 0.0006 without warm-up, prototypes frozen for one epoch (16 iterations here).
+    base_lr=0.6,
+    final_lr=0.0006,
+    warmup_epochs=0,
+    freeze_prototypes_iters=16,
 )
 DEMO_TASKS = {
     "recognition": override(PAPER_TASKS["recognition"], batch_size=64, epochs=4, num_gpus=1,

@@ -65,7 +65,10 @@ pd.set_option("display.max_colwidth", 120)
 #
 # Every value comes from `facelib.recipes`, with the section it is printed in or, for values the
 # supplement does not print, the released code it comes from. The `demo` column shows where the
-# demo profile differs: sizes only (resolutions, prototypes, batch, epochs, images).
+# demo profile differs: sizes (resolutions, prototypes, batch, epochs, images) and, because its
+# batch is 32 images instead of 4096, the learning rates of SwAV's own small-batch script (0.6 to
+# 0.0006 without warm-up, as in SwAV's batch-256 script): with the paper's learning rate of 4.8 a
+# batch of 32 collapses within the first epoch.
 
 # %%
 viz.recipe_table(paper, demo)
@@ -154,16 +157,26 @@ if iters:
     glue("usage_entropy", round(last["usage_entropy"], 3), display=False)
     glue("usage_fraction", f"{last['usage_entropy'] / math.log(recipe.num_prototypes):.0%}", display=False)
     glue("prototypes_used", f"{last['prototypes_used']} of {recipe.num_prototypes}", display=False)
+    spread = last["usage_entropy"] > 0.5 * math.log(recipe.num_prototypes) and \
+        last["prototypes_used"] >= recipe.num_prototypes // 4
+    glue("collapse_verdict", "no collapse onto a few prototypes" if spread
+         else "signs of collapse onto a few prototypes (check the run)", display=False)
+    below = last["loss"] < 0.98 * math.log(recipe.num_prototypes)
+    glue("plateau_verdict", "below ln K: the views predict each other's codes better than chance" if below
+         else "at ln K: the run is still on SwAV's initial plateau, where the codes and predictions are "
+              "nearly uniform; SwAV leaves it only after many more iterations than a demo makes", display=False)
 else:
     display(Markdown("No log yet: the curves appear once the job has written `log.jsonl`."))
-    for name in ("first_loss", "last_loss", "ln_k", "usage_entropy", "usage_fraction", "prototypes_used"):
+    for name in ("first_loss", "last_loss", "ln_k", "usage_entropy", "usage_fraction", "prototypes_used",
+                 "collapse_verdict", "plateau_verdict"):
         glue(name, "n/a", display=False)
 
 # %% [markdown]
 # The epoch-mean loss went from {glue:}`first_loss` in the first epoch to {glue:}`last_loss` in the
-# last (ln K = {glue:}`ln_k`). In the last epoch the hard assignments used
-# {glue:}`prototypes_used` prototypes with an entropy of {glue:}`usage_entropy` nats,
-# {glue:}`usage_fraction` of the maximum: no collapse.
+# last, {glue:}`plateau_verdict` (ln K = {glue:}`ln_k`). In the last epoch the hard assignments
+# used {glue:}`prototypes_used` prototypes with an entropy of {glue:}`usage_entropy` nats,
+# {glue:}`usage_fraction` of the maximum: {glue:}`collapse_verdict` (our criterion: more than half
+# the maximum entropy and at least a quarter of the prototypes used).
 #
 # ## Nearest-neighbour retrieval by identity
 #
@@ -193,16 +206,19 @@ if (run / TRUNK_NAME).is_file():
     glue("top1_trained", f"{scores.iloc[0, 0]:.1%}", display=False)
     glue("top1_random", f"{scores.iloc[1, 0]:.1%}", display=False)
     glue("top1_chance", f"{scores.iloc[0, 2]:.1%}", display=False)
+    glue("retrieval_verdict", "better than" if scores.iloc[0, 0] > scores.iloc[1, 0] else "not better than",
+         display=False)
 else:
     display(Markdown("The run has not finished: no trunk to probe yet."))
-    for name in ("top1_trained", "top1_random", "top1_chance"):
+    for name in ("top1_trained", "top1_random", "top1_chance", "retrieval_verdict"):
         glue(name, "n/a", display=False)
 
 # %% [markdown]
 # Top-1 identity retrieval: {glue:}`top1_trained` with the pretrained trunk against
-# {glue:}`top1_random` at random initialisation (chance {glue:}`top1_chance`). In the demo
-# profile these are synthetic faces and a few minutes of CPU training; they show that the
-# pipeline learns, not how the paper's models perform.
+# {glue:}`top1_random` at random initialisation (chance {glue:}`top1_chance`): the pretrained
+# trunk is {glue:}`retrieval_verdict` its starting point. In the demo profile these are synthetic
+# faces and a hundred iterations of CPU training, still on SwAV's initial plateau: the page shows
+# the pipeline end to end, not what SwAV learns in 200 epochs at batch 4096.
 #
 # ## Using the pretrained trunk
 #

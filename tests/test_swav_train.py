@@ -219,3 +219,15 @@ def test_trains_from_hdf5_shards_and_skips_a_corrupt_image(tmp_path, capsys) -> 
     assert code == 0 and len(read_log(tmp_path / "run", "epoch")) == 1
     bad = [json.loads(ln) for ln in (tmp_path / "run" / "bad_items.jsonl").read_text().splitlines()]
     assert {b["index"] for b in bad} == {5}
+
+
+def test_a_second_writer_in_the_same_run_directory_is_refused(tmp_path) -> None:
+    tmp_path.mkdir(exist_ok=True)
+    held = swav_train._lock_run(tmp_path, 0)
+    try:
+        with pytest.raises(RuntimeError, match="another process is already training"):
+            _run(tmp_path)
+    finally:
+        held.close()
+    result, _ = _run(tmp_path, epochs=1, warmup_epochs=0)  # free again
+    assert result.finished

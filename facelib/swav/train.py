@@ -268,6 +268,37 @@ def train(
         dist.barrier()
     log_path, ckpt_path, trunk_path = out / LOG_NAME, out / CHECKPOINT_NAME, out / TRUNK_NAME
     local_ckpt = ckpt_path if rank == 0 else out / f"checkpoint.rank{rank}.pth"
+    lock = _lock_run(out, rank)
+    try:
+        return _train(recipe, dataset, out, rank=rank, world=world, resume=resume, device=device,
+                      amp=amp, channels_last=channels_last, num_workers=num_workers,
+                      log_every=log_every, until_epoch=until_epoch, progress=progress,
+                      on_iteration=on_iteration, t_start=t_start, local_ckpt=local_ckpt)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _lock_run(out: Path, rank: int) -> Any:
+    """Hold an exclusive lock on ``out/.lock`` (one writer per rank file) or raise."""
+    import fcntl
+
+    f = open(out / f".lock.rank{rank}", "a")
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise RuntimeError(f"{out}: another process is already training in this run directory "
+                           "(wait for it to finish, or use another directory)") from None
+    return f
+
+
+def _train(recipe: recipes.Pretrain, dataset: Dataset, out: Path, *, rank: int, world: int,  # type: ignore[type-arg]
+           resume: bool, device: str | torch.device | None, amp: str, channels_last: bool | None,
+           num_workers: int, log_every: int, until_epoch: int | None, progress: bool,
+           on_iteration: Callable[[dict[str, Any]], None] | None, t_start: float,
+           local_ckpt: Path) -> TrainResult:
+    log_path, ckpt_path, trunk_path = out / LOG_NAME, out / CHECKPOINT_NAME, out / TRUNK_NAME
     if ckpt_path.exists() and not resume:
         raise FileExistsError(f"{ckpt_path} exists: pass resume=True (--resume) to continue that run, "
                               "or choose another output directory")
