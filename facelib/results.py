@@ -153,27 +153,33 @@ def claim_check(table: pd.DataFrame | None = None, ours: str = "ours") -> pd.Dat
 def collect(results_dir: Path | str) -> pd.DataFrame:
     """Gather every run's ``metrics.json`` under ``results_dir`` into one table.
 
-    Each run directory ``results/<run>/`` holds ``metrics.json`` (a flat mapping of metric name
-    to number) and optionally ``run.json`` (task, regime, init, profile). Runs without
-    ``metrics.json`` (still running, or failed) are skipped.
+    A run directory, at any depth (fine-tuning writes ``results/<task>/<init>/<pct>pct/``),
+    holds ``metrics.json`` (a flat mapping of metric name to number) and optionally
+    ``run.json`` (task, regime, init, ...). Runs without ``metrics.json`` (still running, or
+    failed) and runs set aside as ``*.stale`` are skipped.
 
     Returns:
-        One row per run: ``run`` plus the fields of ``run.json`` and ``metrics.json``.
+        One row per run: ``run`` (its path below ``results_dir``) plus the scalar fields of
+        ``run.json`` and ``metrics.json``.
     """
     root = Path(results_dir)
     rows = []
     if not root.is_dir():
         return pd.DataFrame(columns=["run"])
-    for metrics_file in sorted(root.glob("*/metrics.json")):
+    for metrics_file in sorted(root.rglob("metrics.json")):
         run_dir = metrics_file.parent
-        try:
-            metrics = json.loads(metrics_file.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{metrics_file}: not valid JSON ({exc})") from exc
-        row: dict[str, object] = {"run": run_dir.name}
-        info_file = run_dir / "run.json"
-        if info_file.is_file():
-            row.update(json.loads(info_file.read_text()))
-        row.update(metrics)
+        run = run_dir.relative_to(root)
+        if any(part.endswith(".stale") for part in run.parts):
+            continue
+        row: dict[str, object] = {"run": run.as_posix()}
+        for name in ("run.json", "metrics.json"):
+            path = run_dir / name
+            if not path.is_file():
+                continue
+            try:
+                data = json.loads(path.read_text())
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+            row.update({k: v for k, v in data.items() if not isinstance(v, (dict, list))})
         rows.append(row)
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=["run"])

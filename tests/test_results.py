@@ -95,9 +95,16 @@ def test_collect(tmp_path):
     (run / "metrics.json").write_text(json.dumps({"acc": 0.5, "valence_ccc": 0.2}))
     (run / "run.json").write_text(json.dumps({"task": "emotion", "regime": 0.02, "init": "ours"}))
     (tmp_path / "unfinished").mkdir()
-    df = results.collect(tmp_path)
-    assert list(df["run"]) == ["emotion-demo-ours-2pct"]
-    assert df.loc[0, "acc"] == 0.5 and df.loc[0, "init"] == "ours"
+    nested = tmp_path / "au" / "random" / "10pct"
+    nested.mkdir(parents=True)
+    (nested / "metrics.json").write_text(json.dumps({"icc_mean": 0.1, "icc_per_au": [0.1, 0.2]}))
+    stale = tmp_path / "au" / "random" / "1pct.stale"
+    stale.mkdir()
+    (stale / "metrics.json").write_text(json.dumps({"icc_mean": 0.9}))
+    df = results.collect(tmp_path).set_index("run")
+    assert list(df.index) == ["au/random/10pct", "emotion-demo-ours-2pct"]
+    assert df.loc["emotion-demo-ours-2pct", "acc"] == 0.5 and df.loc["emotion-demo-ours-2pct", "init"] == "ours"
+    assert df.loc["au/random/10pct", "icc_mean"] == 0.1 and "icc_per_au" not in df.columns
     (run / "metrics.json").write_text("{broken")
     with pytest.raises(ValueError, match="metrics.json"):
         results.collect(tmp_path)
