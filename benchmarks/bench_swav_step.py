@@ -1,9 +1,10 @@
-"""One SwAV training step of ResNet-50 on CPU: official fp32 vs facelib bf16 + channels_last.
+"""One SwAV training step of ResNet-50 on CPU: official fp32 vs facelib (channels_last, bf16 with AMX).
 
 Batch: 8 images as 2 x 224 + 6 x 96 multi-crops (supplement 1.1) of synthetic faces, 2
 threads. Baseline: the official step re-implemented in ``facelib.swav.reference`` (fp32,
-contiguous, ``exp``-Sinkhorn loss, apex LARC around SGD). Ours: ``SwAVModel`` under bf16
-autocast with channels_last (where the CPU has AVX512-BF16 or AMX), ``SwAVLoss``, ``LARS``.
+contiguous, ``exp``-Sinkhorn loss, apex LARC around SGD). Ours: ``SwAVModel`` in channels_last
+with the precision ``facelib.swav.train`` picks (bf16 autocast on CPUs with AMX, fp32 otherwise;
+``--dtype bf16`` forces bf16), ``SwAVLoss``, ``LARS``.
 Both start from the same weights and see the same batches with the recipe's first 20
 learning rates; the losses must stay within 2 % of the fp32 run's at every step.
 
@@ -60,12 +61,12 @@ def _official(model, batches, lrs, recipe):
             model.prototypes.weight.grad = None
         opt.step()
         times.append(time.perf_counter() - t)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     return losses, times
 
 
 def _ours(model, batches, lrs, recipe, dtype):
-    fmt = torch.channels_last if dtype is not None else torch.contiguous_format
+    fmt = torch.channels_last
     model = model.to(memory_format=fmt)
     crit = SwAVLoss.from_recipe(recipe)
     opt = LARS(param_groups(model), lr=lrs[0], momentum=recipe.momentum, weight_decay=recipe.weight_decay,
@@ -86,7 +87,7 @@ def _ours(model, batches, lrs, recipe, dtype):
             model.prototypes.weight.grad = None
         opt.step()
         times.append(time.perf_counter() - t)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     return losses, times
 
 
@@ -95,10 +96,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--dtype", choices=("auto", "bf16", "fp32"), default="auto")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     recipe = recipes.pretrain("paper")
-    dtype = _amp_dtype("auto", torch.device("cpu"), recipe.mixed_precision)
+    dtype = {"auto": _amp_dtype("auto", torch.device("cpu"), recipe.mixed_precision),
+             "bf16": torch.bfloat16, "fp32": None}[args.dtype]
     batches = _batches(recipe, 4, args.batch)
     lrs = [float(x) for x in recipes.lr_schedule(recipe, 1000)[: args.steps]]
     torch.manual_seed(0)
@@ -111,7 +114,7 @@ def main() -> None:
           f"mixed precision: {dtype}")
     print(f"ResNet-50, batch {args.batch} x (2x224 + 6x96), {args.steps} steps, median step time")
     print(f"official fp32          : {t_ref:6.2f} s/step  ({args.batch / t_ref:5.2f} images/s)")
-    print(f"facelib {str(dtype).replace('torch.', ''):8s} + NHWC : {t_ours:6.2f} s/step  ({args.batch / t_ours:5.2f} images/s)")
+    print(f"facelib {str(dtype or 'fp32').replace('torch.', ''):8s} + NHWC : {t_ours:6.2f} s/step  ({args.batch / t_ours:5.2f} images/s)")
     print(f"throughput ratio (goal >= 2.0): {t_ref / t_ours:.2f}x")
     print("losses fp32 :", " ".join(f"{x:.4f}" for x in ref_losses))
     print("losses ours :", " ".join(f"{x:.4f}" for x in our_losses))

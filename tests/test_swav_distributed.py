@@ -95,7 +95,7 @@ def _worker(rank: int, port: int, out_dir: str, results: dict) -> None:
         from facelib.swav.train import train
         steps: list = []
         recipe = recipes.pretrain("demo", **_TRAIN)
-        train(recipe, _train_images(), out_dir, amp="off", progress=False,
+        train(recipe, _train_images(), out_dir, amp="off", channels_last=False, progress=False,
               on_iteration=lambda r: steps.append(r["loss"]))
         res["train_losses"] = steps
         results[rank] = res
@@ -141,7 +141,7 @@ def test_two_gloo_processes_match_one_process_on_the_full_batch(tmp_path) -> Non
     from facelib.swav.train import train
     steps: list = []
     train(recipes.pretrain("demo", **_TRAIN), _train_images(), tmp_path / "single", amp="off",
-          progress=False, on_iteration=lambda r: steps.append(r["loss"]))
+          channels_last=False, progress=False, on_iteration=lambda r: steps.append(r["loss"]))
     assert r0["train_losses"] == r1["train_losses"] and len(steps) == 4
     # Reductions run in another order, so round-off differs; at LR 4.8 it grows step by step
     # (1e-7 -> 1e-6 -> 1e-3 here): the first three steps agree tightly, the fourth loosely.
