@@ -68,7 +68,7 @@ pd.set_option("display.max_colwidth", 120)
 # demo profile differs: sizes (resolutions, prototypes, batch, epochs, images) and, because its
 # batch is 32 images instead of 4096, the learning rates of SwAV's own small-batch script (0.6 to
 # 0.0006 without warm-up, as in SwAV's batch-256 script): with the paper's learning rate of 4.8 a
-# batch of 32 collapses within the first epoch.
+# batch of 32 sends the images to far fewer prototypes after the first epoch.
 
 # %%
 viz.recipe_table(paper, demo)
