@@ -6,6 +6,7 @@ import functools
 import http.server
 import re
 import shutil
+import subprocess
 import threading
 from pathlib import Path
 
@@ -18,15 +19,25 @@ pytestmark = pytest.mark.slow
 CDN = re.compile(r"""(src|href)=["']https?://[^"']*plotly""", re.IGNORECASE)
 
 
+def _copy_checkout(src: Path, dst: Path) -> None:
+    """Copy the repository's files (tracked, and untracked but not ignored) into ``dst``."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=src, capture_output=True, check=True,
+    ).stdout.decode().split("\0")
+    for rel in filter(None, listed):
+        source = src / rel
+        if source.is_file():
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dst / rel)
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, repo_root):
-    """Copy the book's sources into a temporary root, execute every page and build the HTML."""
+    """Execute every page and build the HTML in a temporary copy of the checkout."""
     root = tmp_path_factory.mktemp("book")
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy2(repo_root / name, root / name)
-    ignore = shutil.ignore_patterns("_generated", "_build", "plotly.min.js", "*.ipynb", ".ipynb_checkpoints", "__pycache__")
-    shutil.copytree(repo_root / "book", root / "book", ignore=ignore)
-    shutil.copytree(repo_root / "notebooks", root / "notebooks", ignore=ignore)
+    _copy_checkout(repo_root, root)
+    assert not (root / "book" / "_generated").exists(), "build products must not be copied"
     timings = book.build(root=root, profile="demo")
     return root, timings
 
