@@ -25,6 +25,7 @@ __all__ = [
     "affectnet",
     "claim_check",
     "collect",
+    "run_tables",
     "AFFECTNET_METRICS",
     "LOWER_IS_BETTER",
 ]
@@ -164,6 +165,7 @@ def collect(results_dir: Path | str) -> pd.DataFrame:
     """
     root = Path(results_dir)
     rows = []
+    metric_names: set[str] = set()
     if not root.is_dir():
         return pd.DataFrame(columns=["run"])
     for metrics_file in sorted(root.rglob("metrics.json")):
@@ -180,6 +182,33 @@ def collect(results_dir: Path | str) -> pd.DataFrame:
                 data = json.loads(path.read_text())
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}: not valid JSON ({exc})") from exc
-            row.update({k: v for k, v in data.items() if not isinstance(v, (dict, list))})
+            scalars = {k: v for k, v in data.items() if not isinstance(v, (dict, list))}
+            if name == "metrics.json":
+                metric_names.update(scalars)
+            row.update(scalars)
         rows.append(row)
-    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=["run"])
+    df = pd.DataFrame(rows) if rows else pd.DataFrame(columns=["run"])
+    df.attrs["metrics"] = sorted(metric_names)
+    return df
+
+
+def run_tables(runs: pd.DataFrame, by: str = "task", index: tuple[str, ...] = ("init", "regime_name")) -> dict[str, pd.DataFrame]:
+    """Split :func:`collect`'s table into one compact table per task.
+
+    Each table is indexed by ``index`` (initialisation and data regime when the runs record
+    them) and keeps only the metric columns (those from ``metrics.json``) that the task's runs
+    fill; run-local details such as checkpoint paths are left out.
+
+    Returns:
+        ``{task: table}``; runs without ``by`` are grouped under ``"other"``.
+    """
+    metrics = [m for m in runs.attrs.get("metrics", []) if m in runs.columns]
+    out: dict[str, pd.DataFrame] = {}
+    if runs.empty:
+        return out
+    key = runs[by].fillna("other") if by in runs.columns else pd.Series("other", index=runs.index)
+    for name, sub in runs.groupby(key, sort=True):
+        idx = [c for c in index if c in sub.columns and sub[c].notna().all()] or ["run"]
+        table = sub.set_index(idx)[metrics].dropna(axis=1, how="all")
+        out[str(name)] = table.sort_index()
+    return out

@@ -103,5 +103,6 @@ viz.metric_by_regime_figure(
 ours = results.collect(results_dir)
 if ours.empty:
     display(Markdown(f"No finished runs under `{results_dir}` yet in the `{profile}` profile."))
-else:
-    display(ours)
+for task, table in results.run_tables(ours).items():
+    display(Markdown(f"### {task} ({len(table)} runs)"))
+    display(table.style.format(precision=4))

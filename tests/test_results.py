@@ -108,3 +108,23 @@ def test_collect(tmp_path):
     (run / "metrics.json").write_text("{broken")
     with pytest.raises(ValueError, match="metrics.json"):
         results.collect(tmp_path)
+
+
+def test_run_tables(tmp_path):
+    for task, init, pct, metrics in [
+        ("au", "random", "10pct", {"icc_mean": 0.1, "mae": 1.0}),
+        ("au", "ours", "10pct", {"icc_mean": 0.3, "mae": 0.8}),
+        ("emotion", "ours", "100pct", {"acc": 0.4}),
+    ]:
+        run = tmp_path / task / init / pct
+        run.mkdir(parents=True)
+        (run / "metrics.json").write_text(json.dumps(metrics))
+        (run / "run.json").write_text(json.dumps(
+            {"task": task, "init": init, "regime_name": pct, "init_path": f"/somewhere/{init}.pth", "n_train": 9}))
+    tables = results.run_tables(results.collect(tmp_path))
+    assert sorted(tables) == ["au", "emotion"]
+    au = tables["au"]
+    assert list(au.columns) == ["icc_mean", "mae"], "metrics only: no paths, no run info"
+    assert au.loc[("ours", "10pct"), "icc_mean"] == 0.3
+    assert list(tables["emotion"].columns) == ["acc"]
+    assert results.run_tables(results.collect(tmp_path / "none")) == {}
