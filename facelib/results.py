@@ -208,7 +208,9 @@ def run_tables(runs: pd.DataFrame, by: str = "task", index: tuple[str, ...] = ("
         return out
     key = runs[by].fillna("other") if by in runs.columns else pd.Series("other", index=runs.index)
     for name, sub in runs.groupby(key, sort=True):
-        idx = [c for c in index if c in sub.columns and sub[c].notna().all()] or ["run"]
+        idx = [c for c in index if c in sub.columns and sub[c].notna().all()]
+        if not idx or sub.duplicated(idx).any():  # e.g. a variant run beside the recipe's
+            idx.append("run")
         table = sub.set_index(idx)[metrics].dropna(axis=1, how="all")
         out[str(name)] = table.sort_index()
     return out

@@ -128,3 +128,9 @@ def test_run_tables(tmp_path):
     assert au.loc[("ours", "10pct"), "icc_mean"] == 0.3
     assert list(tables["emotion"].columns) == ["acc"]
     assert results.run_tables(results.collect(tmp_path / "none")) == {}
+    variant = tmp_path / "emotion" / "ours" / "100pct_lr1e-4"
+    variant.mkdir()
+    (variant / "metrics.json").write_text(json.dumps({"acc": 0.5}))
+    (variant / "run.json").write_text(json.dumps({"task": "emotion", "init": "ours", "regime_name": "100pct"}))
+    emotion = results.run_tables(results.collect(tmp_path))["emotion"]
+    assert emotion.index.names == ["init", "regime_name", "run"] and len(emotion) == 2
