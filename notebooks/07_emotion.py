@@ -48,7 +48,7 @@ import torch
 from IPython.display import Markdown, display
 
 from facelib import book, recipes, results, viz
-from facelib.tasks import backbone, plots
+from facelib.tasks import plots
 from facelib.tasks import finetune as FT
 
 t_page = time.perf_counter()
@@ -88,22 +88,9 @@ plots.augmented_samples(task, train_set, n=6, repeats=2);
 # finished run is read back from `results/`.
 
 # %%
-inits: dict = {"random": None}
-default_trunk = root / "results" / f"swav_{profile}" / "trunk.pth"
-trunk = Path(swav_trunk) if swav_trunk else default_trunk
-if not trunk.is_file() and profile == "demo":
-    trunk = backbone.demo_swav_trunk(out / "swav_demo_small")
-inits["ours"] = str(trunk)
-if imagenet_weights:
-    inits["imagenet"] = imagenet_weights
-if authors_weights:
-    inits["authors"] = authors_weights
-if profile == "demo":
-    grid = FT.run_grid("emotion", inits, regimes, out, profile=profile, data=data, overrides=overrides, stale="rerun",
-                       progress=False)
-else:
-    grid = FT.collect_runs(out, "emotion")
-    display(Markdown(f"{len(grid)} finished runs under `{out}/emotion` (submit them with `facelib finetune emotion --profile paper ...`)."))
+inits = FT.page_inits(profile, out, root, swav_trunk=swav_trunk, imagenet_weights=imagenet_weights,
+                      authors_weights=authors_weights)
+grid = FT.page_grid("emotion", inits, regimes, out, profile=profile, data=data, overrides=overrides)
 grid[["run", "n_train", "seconds", "acc", "valence_ccc", "arousal_ccc", "valence_rmse"]]
 
 # %% [markdown]

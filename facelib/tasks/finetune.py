@@ -560,6 +560,44 @@ def collect_runs(results_root: str | os.PathLike[str], task_name: str | None = N
     return pd.DataFrame(rows)
 
 
+def page_inits(profile: str, results_root: str | os.PathLike[str], repo_root: str | os.PathLike[str], *,
+               swav_trunk: str | None = None, imagenet_weights: str | None = None,
+               authors_weights: str | None = None) -> dict[str, str | None]:
+    """The initialisations a task page compares (notebooks/04-08).
+
+    ``random`` always; ``ours`` from ``swav_trunk`` or page 03's ``results/swav_<profile>/trunk.pth``
+    (in the demo, a small trunk is pretrained here when page 03 has not run); ``imagenet`` and
+    ``authors`` only when their local weights files are given (nothing downloads).
+    """
+    inits: dict[str, str | None] = {"random": None}
+    trunk = Path(swav_trunk) if swav_trunk else Path(repo_root) / "results" / f"swav_{profile}" / "trunk.pth"
+    if not trunk.is_file() and profile == "demo":
+        trunk = B.demo_swav_trunk(Path(results_root) / "swav_demo_small")
+    inits["ours"] = str(trunk)
+    if imagenet_weights:
+        inits["imagenet"] = imagenet_weights
+    if authors_weights:
+        inits["authors"] = authors_weights
+    return inits
+
+
+def page_grid(task_name: str, inits: dict[str, str | None], regimes: Sequence[float],
+              results_root: str | os.PathLike[str], *, profile: str, data: DataSpec | None = None,
+              overrides: dict[str, Any] | None = None) -> "pd.DataFrame":
+    """A task page's grid: trained in-process in the demo, read back from the SLURM runs in the paper.
+
+    Returns:
+        As :func:`run_grid` / :func:`collect_runs`.
+    """
+    if profile == "demo":
+        return run_grid(task_name, inits, regimes, results_root, profile=profile, data=data,
+                        overrides=overrides, stale="rerun", progress=False)
+    grid = collect_runs(results_root, task_name)
+    print(f"{len(grid)} finished runs under {Path(results_root) / task_name} "
+          f"(submit them with `facelib finetune {task_name} --profile paper --cluster ...`)")
+    return grid
+
+
 @dataclass
 class FinetuneJob:
     """A picklable fine-tuning run for :mod:`facelib.launch`: ``job()`` trains (resuming).
