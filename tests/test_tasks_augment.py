@@ -9,7 +9,7 @@ from facelib.data import synth
 from facelib.tasks import augment as A
 
 
-@pytest.mark.parametrize("perm", [A.MIRROR_68, A.MIRROR_98])
+@pytest.mark.parametrize("perm", [A.MIRROR_68, A.MIRROR_98, A.MIRROR_29])
 def test_mirror_permutations_are_involutions(perm):
     assert sorted(perm) == list(range(len(perm)))
     np.testing.assert_array_equal(perm[perm], np.arange(len(perm)))
@@ -78,5 +78,59 @@ def test_blur_and_jitter_are_seeded_and_bounded():
 
 
 def test_unknown_layout_has_no_mirror():
-    with pytest.raises(ValueError, match="no mirror permutation for 29"):
-        A.mirror_permutation(29)
+    with pytest.raises(ValueError, match="no mirror permutation for 30 points"):
+        A.mirror_permutation(30)
+
+
+# A frontal COFW face (29 points, 0-based, the LFPW layout) written point by point from its
+# anatomy, symmetric about x = 50, image-left side first: brows are outer corner, inner corner,
+# top and bottom of the arc; eyes outer and inner corners, upper and lower lid, pupil.
+COFW_FACE = {
+    0: (22, 30), 1: (78, 30),        # brow outer corners
+    2: (42, 31), 3: (58, 31),        # brow inner corners
+    4: (32, 26), 6: (68, 26),        # brow arc, top
+    5: (32, 33), 7: (68, 33),        # brow arc, bottom
+    8: (24, 43), 9: (76, 43),        # eye outer corners (inter-ocular pair)
+    10: (41, 43), 11: (59, 43),      # eye inner corners
+    12: (32.5, 40), 14: (67.5, 40),  # upper lids
+    13: (32.5, 46), 15: (67.5, 46),  # lower lids
+    16: (32, 43), 17: (68, 43),      # pupils
+    18: (43, 61), 19: (57, 61),      # nostril wings
+    20: (50, 58), 21: (50, 64),      # nose tip, below the nose
+    22: (37, 76), 23: (63, 76),      # mouth corners
+    24: (50, 74.5), 25: (50, 77.5),  # inner lips: upper, lower
+    26: (50, 71), 27: (50, 81),      # outer lips: upper, lower
+    28: (50, 96),                    # chin
+}
+
+
+def _cofw_face() -> np.ndarray:
+    assert sorted(COFW_FACE) == list(range(29))
+    return np.array([COFW_FACE[i] for i in range(29)], float)
+
+
+def test_cofw_mirror_maps_a_symmetric_face_onto_itself():
+    pts = _cofw_face()
+    mirrored = np.stack([100 - pts[:, 0], pts[:, 1]], 1)
+    # each point's mirror image lands on the point the permutation names, and on no other
+    np.testing.assert_allclose(mirrored[A.MIRROR_29], pts, atol=1e-12)
+    nearest = np.argmin(np.linalg.norm(mirrored[None, :, :] - pts[:, None, :], axis=2), axis=1)
+    np.testing.assert_array_equal(nearest, A.MIRROR_29)
+    assert A.mirror_permutation(29) is A.MIRROR_29
+    # through the augmentation itself: a flip of the 101-pixel-wide image mirrors x -> 100 - x
+    m, flipped = A.random_matrix(np.random.default_rng(0), 101, A.Geometry(hflip_p=1.0))
+    assert flipped
+    np.testing.assert_allclose(A.transform_points(pts, m, flipped), pts, atol=1e-9)
+
+
+def test_cofw_flip_swaps_the_eyes_and_keeps_image_left_on_the_left():
+    pts = _cofw_face() + np.random.default_rng(1).normal(0, 1.5, (29, 2))  # not quite symmetric
+    m, flipped = A.random_matrix(np.random.default_rng(0), 101, A.Geometry(hflip_p=1.0))
+    out = A.transform_points(pts, m, flipped)
+    for left, right in ((8, 9), (10, 11), (16, 17), (12, 14), (0, 1), (22, 23), (18, 19)):
+        assert pts[left, 0] < pts[right, 0] and out[left, 0] < out[right, 0]
+        # the image-left point after the flip is the mirror of the old image-right one
+        np.testing.assert_allclose(out[left], [100 - pts[right, 0], pts[right, 1]], atol=1e-9)
+        np.testing.assert_allclose(out[right], [100 - pts[left, 0], pts[left, 1]], atol=1e-9)
+    for centre in (20, 21, 24, 25, 26, 27, 28):
+        np.testing.assert_allclose(out[centre], [100 - pts[centre, 0], pts[centre, 1]], atol=1e-9)

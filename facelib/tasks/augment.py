@@ -3,8 +3,8 @@
 Every geometric step is a 2x3 affine matrix; they are composed and the image is warped once
 (``cv2.warpAffine``), so a crop, rotation, scaling, translation and horizontal flip cost one
 resampling and the landmarks go through exactly the same matrix. A flip also permutes the
-points (:data:`MIRROR_68`, :data:`MIRROR_98`) so that point 36 stays the image-left outer eye
-corner. 3D points: x and y go through the matrix; z is multiplied by its scale (and keeps its
+points (:data:`MIRROR_68`, :data:`MIRROR_98`, :data:`MIRROR_29` for COFW) so that point 36
+stays the image-left outer eye corner. 3D points: x and y go through the matrix; z is multiplied by its scale (and keeps its
 sign, since a mirror reflects x only).
 
 All randomness comes from the ``numpy.random.Generator`` passed in, so a sample's augmentation
@@ -25,6 +25,7 @@ import numpy as np
 __all__ = [
     "MIRROR_68",
     "MIRROR_98",
+    "MIRROR_29",
     "mirror_permutation",
     "Geometry",
     "box_crop_matrix",
@@ -64,18 +65,42 @@ def _mirror_98() -> np.ndarray:
     return perm
 
 
+def _mirror_29() -> np.ndarray:
+    """COFW 29-point mirror permutation (the LFPW layout COFW annotates).
+
+    Source: the COFW flip pairs of HRNet-Facial-Landmark-Detection, ``lib/utils/transforms.py``
+    (``MATCHED_PARTS["COFW"]``, 1-based there; github.com/HRNet/HRNet-Facial-Landmark-Detection,
+    commit 37b98049), the same pairs as mmpose's ``FaceCOFWDataset`` ``flip_pairs``. 0-based:
+    brows 0/1 outer corners, 2/3 inner corners, 4/6 top and 5/7 bottom of the brow arcs; eyes
+    8/9 outer corners (the inter-ocular pair of :mod:`facelib.metrics`), 10/11 inner corners,
+    12/14 upper and 13/15 lower lids, 16/17 pupils; 18/19 nostril wings; 22/23 mouth corners.
+    On the centre line (mapped to themselves): 20 nose tip, 21 below the nose, 24-27 lip
+    midpoints, 28 chin.
+    """
+    pairs = [(0, 1), (4, 6), (2, 3), (5, 7),                     # eyebrows
+             (8, 9), (10, 11), (12, 14), (16, 17), (13, 15),      # eyes, pupils
+             (18, 19),                                            # nose
+             (22, 23)]                                            # mouth corners
+    perm = np.arange(29)
+    for a, b in pairs:
+        perm[a], perm[b] = b, a
+    return perm
+
+
 #: ``points_flipped = mirror(points)[MIRROR_68]`` for the 68-point layout.
 MIRROR_68: np.ndarray = _mirror_68()
 #: The same for WFLW's 98 points.
 MIRROR_98: np.ndarray = _mirror_98()
+#: The same for COFW's 29 points.
+MIRROR_29: np.ndarray = _mirror_29()
 _MIRROR_5 = np.array([1, 0, 2, 4, 3])  # eyes, nose, mouth corners
 
 
 def mirror_permutation(num_points: int) -> np.ndarray:
-    """The mirror permutation of a layout with ``num_points`` points (68, 98 or 5)."""
-    table = {68: MIRROR_68, 98: MIRROR_98, 5: _MIRROR_5}
+    """The mirror permutation of a layout with ``num_points`` points (68, 98, 29 or 5)."""
+    table = {68: MIRROR_68, 98: MIRROR_98, 29: MIRROR_29, 5: _MIRROR_5}
     if num_points not in table:
-        raise ValueError(f"no mirror permutation for {num_points} points (known: 5, 68, 98)")
+        raise ValueError(f"no mirror permutation for {num_points} points (known: 5, 29, 68, 98)")
     return table[num_points]
 
 
