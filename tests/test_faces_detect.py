@@ -116,3 +116,41 @@ def test_nms_hand_computed():
     assert nms(boxes, scores, 0.6).tolist() == [3, 0, 2]
     assert nms(boxes, scores, 0.9).tolist() == [3, 0, 1, 2]
     assert nms(np.zeros((0, 4)), np.zeros(0), 0.4).tolist() == []
+
+
+def _anchors_grid(h: int, w: int) -> np.ndarray:
+    """Pytorch_Retinaface's PriorBox for cfg_mnet, written out: per level, rows, columns, sizes."""
+    out = []
+    for stride, sizes in zip((8, 16, 32), ((16, 32), (64, 128), (256, 512))):
+        for i in range(-(-h // stride)):
+            for j in range(-(-w // stride)):
+                for s in sizes:
+                    out.append(((j + 0.5) * stride, (i + 0.5) * stride, s, s))
+    return np.asarray(out, np.float32)
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (31, 33), (120, 97), (250, 250)])
+def test_anchors_from_indices_match_the_prior_grid(h, w):
+    d = RetinaFaceONNX()
+    grid = _anchors_grid(h, w)
+    assert d.num_anchors(h, w) == len(grid)
+    np.testing.assert_array_equal(d._anchors(h, w), grid)
+    idx = np.random.default_rng(h * w).choice(len(grid), 40)
+    np.testing.assert_array_equal(d._anchors(h, w, idx), grid[idx])
+
+
+def test_anchor_count_matches_the_network_outputs(detector):
+    # odd sizes exercise the ceil() of every stride-2 stage
+    for h, w in [(97, 131), (64, 64), (250, 251)]:
+        x = detector._blob(np.zeros((h, w, 3), np.uint8))
+        loc, conf, landms = detector._get_session().run(None, {"input": x})
+        assert loc.shape[1] == conf.shape[1] == landms.shape[1] == detector.num_anchors(h, w)
+
+
+def test_network_input_is_bgr_minus_the_model_mean(detector):
+    img = np.random.default_rng(0).integers(0, 256, (37, 53, 3), np.uint8)
+    x = detector._blob(img)
+    assert x.shape == (1, 3, 37, 53) and x.dtype == np.float32
+    ref = cv2.dnn.blobFromImage(img, 1.0, None, RetinaFaceONNX.MEAN_BGR, swapRB=True)
+    np.testing.assert_array_equal(x, ref)
+    np.testing.assert_array_equal(x[0, 0], img[..., 2].astype(np.float32) - 104.0)
