@@ -5,10 +5,16 @@
   this machine) or ``slurm``. submitit's own auto-detection picks SLURM whenever ``srun`` is on
   PATH, even with no controller; we never use it.
 * **Resources come from the recipes.** Pretraining asks ``Pretrain.num_gpus`` GPUs (64 in the
-  paper: 8 nodes x 8 GPUs, 64 images per GPU for the global batch of 4096, supplement 1.1);
-  each downstream task asks its recipe's ``num_gpus`` (supplement 1.2). One task per GPU; CPUs
-  and memory per task, time wanted and the requeue policy are ``recipes.Launch``; partitions,
-  GPUs per node and time limits are the cluster profile's.
+  paper: 8 nodes x 8 GPUs, 64 images per GPU for the global batch of 4096, supplement 1.1).
+  A fine-tuning run asks ``Launch.finetune_gpus_per_run`` = 1 GPU and takes its recipe's whole
+  batch there: the loop is one process with exact resume, and every paper recipe fits one
+  16 GB GPU (measured peaks in that field's note); the supplement's per-task GPU counts
+  (``num_gpus`` of each task recipe: 8 for recognition) are kept as printed and shown by the
+  dry run. One task per GPU; CPUs and memory per task, time wanted and the requeue policy are
+  ``recipes.Launch``; partitions, GPUs per node and time limits are the cluster profile's.
+* **The fine-tuning grid is one job array per task** (:func:`submit_grid`): a point whose
+  ``metrics.json`` exists or whose job is still queued or running is not submitted again, so
+  rerunning a page or a command submits only what is missing; :func:`plan_grid` is its dry run.
 * **Jobs resume.** A :class:`ResumableJob` keeps its progress in its run directory; its
   ``checkpoint()`` returns a ``DelayedSubmission`` of itself, so a time limit (USR2
   ``signal_delay_s`` before it) or a pre-emption requeues it and the next run continues.
@@ -64,6 +70,8 @@ __all__ = [
     "ProbeJob",
     "GridPoint",
     "finetune_grid",
+    "GridPlan",
+    "plan_grid",
     "submit_grid",
     "read_events",
     "job_records",
@@ -219,6 +227,8 @@ class Resources:
         max_num_timeout: requeues allowed after time limits.
         images_per_gpu: per-GPU batch (global batch / GPUs), for the record; None if not a batch job.
         global_batch: the recipe's batch size.
+        paper_gpus: the GPUs the supplement used for this job when they differ from ours
+            (fine-tuning runs take the whole batch on one GPU), for the record; else None.
     """
 
     name: str
@@ -232,6 +242,7 @@ class Resources:
     max_num_timeout: int
     images_per_gpu: int | None = None
     global_batch: int | None = None
+    paper_gpus: int | None = None
 
     @property
     def num_tasks(self) -> int:
@@ -270,19 +281,29 @@ def resources(kind: str, profile: str = "paper", on: str | Cluster = "debug",
 
     Returns:
         :class:`Resources`; e.g. paper pretraining on an 8-GPU cluster gives 8 nodes x 8 tasks,
-        8 GPUs per node and 64 images per GPU.
+        8 GPUs per node and 64 images per GPU; a fine-tuning run gets one GPU with its recipe's
+        whole batch (``paper_gpus`` records the supplement's count when it is not one).
 
     Raises:
-        LaunchError: unknown kind, or the GPUs cannot be laid out on the cluster's nodes.
+        LaunchError: unknown kind, the GPUs cannot be laid out on the cluster's nodes, or a
+            fine-tuning run asked for more than one GPU.
     """
     clus = cluster(on)
     launch_recipe = recipes.launch(profile, **launch_overrides)
+    paper_gpus = None
     if kind == "pretrain":
         rec = recipe if recipe is not None else recipes.pretrain(profile)
         num_gpus, batch, timeout = rec.num_gpus, rec.batch_size, launch_recipe.pretrain_timeout_min
     elif kind in recipes.TASKS:
         rec = recipe if recipe is not None else recipes.task(kind, profile)
-        num_gpus, batch, timeout = rec.num_gpus, rec.batch_size, launch_recipe.finetune_timeout_min
+        num_gpus, batch, timeout = (launch_recipe.finetune_gpus_per_run, rec.batch_size,
+                                    launch_recipe.finetune_timeout_min)
+        if num_gpus != 1:
+            raise LaunchError(
+                f"{kind} ({profile}): finetune_gpus_per_run = {num_gpus}, but a fine-tuning run is one "
+                "process on one GPU (facelib.tasks.finetune.FinetuneJob); keep it at 1"
+            )
+        paper_gpus = rec.num_gpus if rec.num_gpus != num_gpus else None
     else:
         raise LaunchError(f"unknown job kind {kind!r}; choose pretrain or one of {', '.join(recipes.TASKS)}")
     where = f"{kind} ({profile}) on cluster {clus.name!r}"
@@ -299,7 +320,7 @@ def resources(kind: str, profile: str = "paper", on: str | Cluster = "debug",
         name=name or f"facelib-{kind}", nodes=nodes, tasks_per_node=gpn, gpus_per_node=gpn,
         cpus_per_task=cpus, mem_gb=mem_task * gpn, timeout_min=timeout,
         signal_delay_s=launch_recipe.signal_delay_s, max_num_timeout=launch_recipe.max_num_timeout,
-        images_per_gpu=batch // num_gpus, global_batch=batch,
+        images_per_gpu=batch // num_gpus, global_batch=batch, paper_gpus=paper_gpus,
     )
 
 
@@ -379,6 +400,7 @@ class Plan:
     resources: Resources
     parameters: dict[str, Any]
     script: str
+    array: int | None = None
 
     def summary(self) -> str:
         r = self.resources
@@ -391,6 +413,13 @@ class Plan:
         ]
         if r.images_per_gpu is not None:
             lines.append(f"  {r.images_per_gpu} images per GPU (global batch {r.global_batch})")
+        if r.paper_gpus is not None:
+            lines.append(f"  the supplement used {r.paper_gpus} GPUs ({r.global_batch // r.paper_gpus} "
+                         f"images each); one run here takes the whole batch on {r.num_gpus} GPU "
+                         "(recipes.Launch.finetune_gpus_per_run)")
+        if self.array and self.array > 1:
+            lines.append(f"  job array of {self.array} runs (one element per run, at most "
+                         f"{min(self.array, self.cluster.array_parallelism)} at once)")
         lines.append(
             f"  time limit {r.timeout_min} min, USR2 {r.signal_delay_s} s before it, "
             f"up to {r.max_num_timeout} requeues after time limits"
@@ -402,12 +431,15 @@ class Plan:
 
 
 def plan(kind: str, profile: str, on: str | Cluster, folder: str | Path = "results/<run>/submitit/%j",
-         res: Resources | None = None) -> Plan:
+         res: Resources | None = None, array: int | None = None) -> Plan:
     """The sbatch script (slurm) or executor parameters a ``kind`` job would be submitted with.
 
     Nothing is submitted and nothing is written: the script is made by the same submitit code
-    that writes it at submission (``SlurmExecutor._make_submission_file_text``).
+    that writes it at submission (``SlurmExecutor._make_submission_file_text``; for a job array
+    of ``array`` elements, with the ``--array`` line ``executor.batch()`` adds).
     """
+    if array is not None and array < 1:
+        raise LaunchError(f"a job array needs at least one element, got {array}")
     import submitit
 
     clus = cluster(on)
@@ -423,12 +455,15 @@ def plan(kind: str, profile: str, on: str | Cluster, folder: str | Path = "resul
         ex.python = shlex.quote(sys.executable)
         ex._delayed_batch = None
         ex.update_parameters(**params)
+        if array is not None and array > 1:  # what SlurmExecutor._internal_process_submissions sets
+            ex.parameters["map_count"] = array
         script = ex._make_submission_file_text(ex._submitit_command_str, "dry-run")
     else:
         params = {"timeout_min": res.timeout_min, "tasks_per_node": res.tasks_per_node,
                   "gpus_per_node": res.gpus_per_node, "signal_delay_s": res.signal_delay_s}
         script = ""
-    return Plan(kind=kind, profile=profile, cluster=clus, resources=res, parameters=params, script=script)
+    return Plan(kind=kind, profile=profile, cluster=clus, resources=res, parameters=params, script=script,
+                array=array)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -836,10 +871,83 @@ def finetune_grid(inits: Sequence[str], tasks: Sequence[str] | None = None,
     return [GridPoint(t, float(r), str(i)) for t in tasks for r in regimes for i in inits]
 
 
+@dataclass(frozen=True)
+class GridPlan:
+    """One task's share of a grid: the job array it submits (or would) and the runs it skips.
+
+    Attributes:
+        task: the downstream task.
+        runs: runs to submit, in array order (element ``i`` is ``runs[i]``).
+        settled: runs not submitted: finished (``metrics.json``) or still queued/running.
+        plan: the array's :class:`Plan` (its exact sbatch script on SLURM); None if ``runs`` is empty.
+    """
+
+    task: str
+    runs: list[str]
+    settled: dict[str, "RunStatus"]
+    plan: Plan | None
+    results_root: str = "results"
+
+    def summary(self) -> str:
+        how = "one job array" if len(self.runs) > 1 else "one job"
+        lines = [f"{self.task}: {len(self.runs)} run(s) to submit as {how}, {len(self.settled)} "
+                 f"settled (finished or queued: not submitted); results in {self.results_root}/<run>"]
+        lines += [f"  submit {run}" for run in self.runs]
+        lines += [f"  skip   {run} ({st.state})" for run, st in self.settled.items()]
+        if self.plan is not None:
+            lines += ["", self.plan.summary()]
+        return "\n".join(lines)
+
+
+def _split_grid(grid: Iterable[GridPoint], root: Path, done_file: str | None
+                ) -> tuple[dict[str, list[GridPoint]], dict[str, dict[str, "RunStatus"]]]:
+    """(points to submit by task, settled runs by task), both in grid order."""
+    points_all = list(grid)
+    if len({p.run for p in points_all}) != len(points_all):
+        raise LaunchError("the grid names a run twice")
+    skip = settled_runs([p.run for p in points_all], root, done_file) if done_file else {}
+    todo: dict[str, list[GridPoint]] = {}
+    settled: dict[str, dict[str, RunStatus]] = {}
+    for p in points_all:
+        todo.setdefault(p.task, [])
+        settled.setdefault(p.task, {})
+        if p.run in skip:
+            settled[p.task][p.run] = skip[p.run]
+        else:
+            todo[p.task].append(p)
+    return todo, settled
+
+
+def _array_folder(root: Path, name: str, task: str) -> Path:
+    return root / "_arrays" / f"{name}-{task}" / "%j"
+
+
+def plan_grid(grid: Iterable[GridPoint], *, profile: str, on: str | Cluster,
+              results_root: str | Path = "results", name: str = "finetune",
+              done_file: str | None = "metrics.json",
+              task_recipes: dict[str, Any] | None = None) -> list[GridPlan]:
+    """The dry run of :func:`submit_grid`: per task, the runs it would submit and skip and the
+    array's sbatch script. Nothing is submitted or written."""
+    clus = cluster(on)
+    root = Path(results_root)
+    todo, settled = _split_grid(grid, root, done_file)
+    out = []
+    for task, points in todo.items():
+        p = None
+        if points:
+            res = resources(task, profile, clus, name=f"{name}-{task}",
+                            recipe=(task_recipes or {}).get(task))
+            p = plan(task, profile, clus, folder=_array_folder(root, name, task).absolute(), res=res,
+                     array=len(points))
+        out.append(GridPlan(task, [pt.run for pt in points], settled[task], p, str(root.absolute())))
+    return out
+
+
 def submit_grid(make_job: Callable[[GridPoint, Path], Callable[[], Any]], grid: Iterable[GridPoint],
                 *, profile: str, on: str | Cluster, results_root: str | Path = "results",
-                name: str = "finetune", done_file: str | None = "metrics.json") -> dict[str, list[Any]]:
-    """Submit a fine-tuning grid as one job array per task (each task asks its own GPUs).
+                name: str = "finetune", done_file: str | None = "metrics.json",
+                task_recipes: dict[str, Any] | None = None) -> dict[str, list[Any]]:
+    """Submit a fine-tuning grid as one job array per task, one GPU per element.
 
     Args:
         make_job: ``make_job(point, run_dir)`` -> the picklable job of that point; it writes
@@ -850,23 +958,24 @@ def submit_grid(make_job: Callable[[GridPoint, Path], Callable[[], Any]], grid: 
         done_file: points whose ``<run>/<done_file>`` exists, or whose job is still queued or
             running, are not submitted again (None submits every point): rerunning a page
             submits only what is missing.
+        task_recipes: a task's recipe when it differs from the profile's (overrides); its batch
+            is recorded in the resources.
 
     Returns:
-        ``{task: [job, ...]}`` of the submitted points, in grid order.
+        ``{task: [job, ...]}`` of the submitted points, in grid order (tasks with nothing to
+        submit are left out). :func:`plan_grid` shows the same without submitting.
     """
+    clus = cluster(on)
     root = Path(results_root)
-    points_all = list(grid)
-    skip = settled_runs([p.run for p in points_all], root, done_file) if done_file else {}
-    by_task: dict[str, list[GridPoint]] = {}
-    for p in points_all:
-        if p.run not in skip:
-            by_task.setdefault(p.task, []).append(p)
+    todo, _ = _split_grid(grid, root, done_file)
     out: dict[str, list[Any]] = {}
-    for task, points in by_task.items():
-        res = resources(task, profile, on, name=f"{name}-{task}")
+    for task, points in todo.items():
+        if not points:
+            continue
+        res = resources(task, profile, clus, name=f"{name}-{task}", recipe=(task_recipes or {}).get(task))
         fns = [make_job(p, root / p.run) for p in points]
-        out[task] = submit_array(fns, [p.run for p in points], on=on, res=res, results_root=root,
-                                 name=f"{name}-{task}")
+        out[task] = submit_array(fns, [p.run for p in points], on=clus, res=res, results_root=root,
+                                 name=f"{name}-{task}", folder=_array_folder(root, name, task))
     return out
 
 

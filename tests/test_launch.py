@@ -79,13 +79,30 @@ def test_paper_pretraining_is_8_nodes_of_8_gpus_with_64_images_each() -> None:
     assert r.timeout_min == min(lr.pretrain_timeout_min, launch.cluster("v100x8").time_limit_min)
 
 
-@pytest.mark.parametrize("task, gpus", [("recognition", 8), ("landmarks", 1), ("au", 2),
-                                        ("emotion", 1), ("recon3d", 2)])
-def test_each_task_asks_its_recipe_gpus(task: str, gpus: int) -> None:
+@pytest.mark.parametrize("task, paper_gpus", [("recognition", 8), ("landmarks", 1), ("au", 2),
+                                              ("emotion", 1), ("recon3d", 2)])
+def test_each_fine_tuning_run_asks_one_gpu_with_the_recipe_batch(task: str, paper_gpus: int) -> None:
+    # FinetuneJob is one process: the run asks exactly one GPU and takes the whole batch there;
+    # the supplement's GPU count stays in the recipe and in the record.
     r = launch.resources(task, "paper", "a100x8")
-    assert recipes.task(task).num_gpus == gpus
-    assert (r.nodes, r.gpus_per_node, r.tasks_per_node) == (1, gpus, gpus)
+    assert recipes.task(task).num_gpus == paper_gpus
+    assert recipes.launch("paper").finetune_gpus_per_run == recipes.launch("demo").finetune_gpus_per_run == 1
+    assert (r.nodes, r.gpus_per_node, r.tasks_per_node, r.num_tasks) == (1, 1, 1, 1)
+    assert r.images_per_gpu == r.global_batch == recipes.task(task).batch_size
+    assert r.paper_gpus == (paper_gpus if paper_gpus != 1 else None)
     assert r.timeout_min == min(recipes.launch().finetune_timeout_min, 1440)
+    assert launch.plan(task, "paper", "a100x8").parameters["gpus_per_node"] == 1
+
+
+def test_recognition_dry_run_states_the_one_gpu_choice() -> None:
+    s = launch.plan("recognition", "paper", "v100x8").summary()
+    assert "1 node(s) x 1 GPU(s) = 1 GPUs" in s and "512 images per GPU (global batch 512)" in s
+    assert "the supplement used 8 GPUs (64 images each)" in s
+
+
+def test_more_than_one_gpu_per_fine_tuning_run_is_refused() -> None:
+    with pytest.raises(launch.LaunchError, match="finetune_gpus_per_run = 2.*one process on one GPU"):
+        launch.resources("au", "paper", "a100x8", finetune_gpus_per_run=2)
 
 
 def test_gpus_that_do_not_fill_whole_nodes_are_an_error() -> None:
@@ -126,6 +143,59 @@ def test_dry_run_matches_what_submitit_writes(tmp_path: Path, monkeypatch: pytes
     ex = launch.make_executor("a100x8", tmp_path / "%j", res)
     written = ex._make_submission_file_text(ex._submitit_command_str, "x")
     assert launch.plan("au", "paper", "a100x8", folder=tmp_path / "%j").script == written
+
+
+def test_array_dry_run_matches_what_submitit_writes_for_an_array(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import submitit
+
+    monkeypatch.setattr(submitit.SlurmExecutor, "affinity", classmethod(lambda cls: 2))
+    res = launch.resources("landmarks", "paper", "a100x8")
+    ex = launch.make_executor("a100x8", tmp_path / "%j", res)
+    ex.parameters["map_count"] = 5  # what SlurmExecutor._internal_process_submissions sets for 5 jobs
+    written = ex._make_submission_file_text(ex._submitit_command_str, "x")
+    script = launch.plan("landmarks", "paper", "a100x8", folder=tmp_path / "%j", array=5).script
+    assert script == written and "#SBATCH --array=0-4%5" in script.splitlines()
+    # array_parallelism of the profile caps the elements running at once
+    many = launch.plan("landmarks", "paper", launch.cluster("a100x8", array_parallelism=3),
+                       folder=tmp_path / "%j", array=5)
+    assert "#SBATCH --array=0-4%3" in many.script.splitlines()
+    assert "job array of 5 runs (one element per run, at most 3 at once)" in many.summary()
+
+
+def test_plan_grid_skips_finished_and_running_runs_and_submits_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")  # a dry run needs no SLURM client
+    root = tmp_path / "r"
+    grid = launch.finetune_grid(inits=("random", "ours"), tasks=("landmarks", "au"), regimes=(1.0, 0.1))
+    done = root / "landmarks/random/100pct"
+    done.mkdir(parents=True)
+    (done / "metrics.json").write_text("{}")
+    # a run whose job is still running (a local job: this very process) is not submitted twice
+    launch._record(root, {"run": "au/ours/10pct", "job_id": str(os.getpid()), "cluster": "local",
+                          "executor": "local", "folder": str(tmp_path), "results": str(root / "au/ours/10pct")})
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    plans = launch.plan_grid(grid, profile="paper", on="v100x8", results_root=root, name="g")
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing written
+    by_task = {gp.task: gp for gp in plans}
+    assert list(by_task) == ["landmarks", "au"]
+    lm, au = by_task["landmarks"], by_task["au"]
+    assert lm.runs == ["landmarks/ours/100pct", "landmarks/random/10pct", "landmarks/ours/10pct"]
+    assert list(lm.settled) == ["landmarks/random/100pct"] and lm.settled["landmarks/random/100pct"].state == "COMPLETED"
+    assert au.runs == ["au/random/100pct", "au/ours/100pct", "au/random/10pct"]
+    assert list(au.settled) == ["au/ours/10pct"] and au.settled["au/ours/10pct"].state == "RUNNING"
+    assert "#SBATCH --array=0-2%3" in lm.plan.script.splitlines()
+    assert "#SBATCH --gpus-per-node=1" in lm.plan.script.splitlines()
+    assert f"{(root / '_arrays' / 'g-landmarks').absolute()}/%A_%a/%A_%a_0_log.out" in lm.plan.script
+    text = lm.summary()
+    assert "submit landmarks/ours/100pct" in text and "skip   landmarks/random/100pct (COMPLETED)" in text
+    # every run settled: nothing to plan for that task
+    for run in lm.runs:
+        (root / run).mkdir(parents=True, exist_ok=True)
+        (root / run / "metrics.json").write_text("{}")
+    [lm2] = [gp for gp in launch.plan_grid(grid, profile="paper", on="v100x8", results_root=root)
+             if gp.task == "landmarks"]
+    assert lm2.runs == [] and lm2.plan is None and len(lm2.settled) == 4
 
 
 def test_jobs_plan_cli(capsys: pytest.CaptureFixture[str]) -> None:

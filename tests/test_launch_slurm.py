@@ -233,3 +233,44 @@ def test_failure_in_a_multi_task_job_surfaces_without_waiting_for_the_others(sub
         raise
     _poll("the job to end", lambda: _state_of(submitit_root, "nccl") in {"FAILED", "CANCELLED"},
           show=lambda: _state_of(submitit_root, "nccl"))
+
+
+def test_finetune_grid_cli_submits_an_array_and_the_page_collects_it(
+        submitit_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Issue 8, item 6: a tiny real fine-tuning grid (demo sizes, 2 regimes x 1 init) submitted by
+    # `facelib finetune --cluster` as one job array of one-GPU runs; once it has finished, the
+    # page's grid (cluster set) submits nothing more and reads the runs' metrics back.
+    from facelib.tasks import finetune as FT
+
+    data = ["--n-train", "10", "--n-test", "8", "--size", "64", "--identities", "4"]
+    recipe = ["--set", "epochs=1", "--set", "batch_size=8"]
+    assert cli.main(["finetune", "recon3d", "--regime", "1.0", "0.5", "--cluster", ON, "--results",
+                     str(submitit_root), *data, *recipe]) == 0
+    out = capsys.readouterr().out
+    assert "recon3d: submitted 2 run(s) as job array" in out
+    recs = launch.job_records(submitit_root)
+    ids = [r["job_id"] for r in recs]
+    try:
+        assert sorted(r["run"] for r in recs) == ["recon3d/random/100pct", "recon3d/random/50pct"]
+        assert len({i.split("_")[0] for i in ids}) == 1 and sorted(i.split("_")[1] for i in ids) == ["0", "1"]
+        _poll("both array elements COMPLETED",
+              lambda: all(s.state == "COMPLETED" for s in launch.status(submitit_root)), 170, 1.0,
+              show=lambda: [(s.run, s.job_id, s.state) for s in launch.status(submitit_root)])
+    except BaseException:  # a finishing job must not be cancelled: only on failure
+        cancel_all(ids)
+        raise
+    for rec in recs:
+        run_dir = submitit_root / rec["run"]
+        assert (run_dir / "metrics.json").exists()
+        start = [e for e in launch.read_events(run_dir) if e["event"] == "start"][0]
+        assert start["array"] == rec["job_id"]  # ran as its own element of the array
+        assert start["gpus"] is not None and len(start["gpus"].split(",")) == 1  # one GPU per run
+    grid = FT.page_grid("recon3d", {"random": None}, [1.0, 0.5], submitit_root, profile="demo",
+                        data=FT.DataSpec(n_train=10, n_test=8, size=64, num_identities=4),
+                        overrides={"epochs": 1, "batch_size": 8}, cluster=ON)
+    out = capsys.readouterr().out
+    assert "all 2 run(s) of the grid are finished or queued on slurm-local; nothing submitted" in out
+    assert "(2 of this page's 2)" in out
+    assert len(launch.job_records(submitit_root)) == 2
+    assert sorted(grid["run"]) == ["recon3d/random/100pct", "recon3d/random/50pct"]
+    assert list(grid.sort_values("run")["n_train"]) == [10, 5] and grid["nme_box"].notna().all()

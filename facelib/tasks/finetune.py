@@ -68,6 +68,8 @@ __all__ = [
     "precise_bn",
     "collect_runs",
     "FinetuneJob",
+    "page_grid",
+    "submit_grid",
     "read_log",
     "run_name",
     "add_cli",
@@ -583,27 +585,116 @@ def page_inits(profile: str, results_root: str | os.PathLike[str], repo_root: st
 
 def page_grid(task_name: str, inits: dict[str, str | None], regimes: Sequence[float],
               results_root: str | os.PathLike[str], *, profile: str, data: DataSpec | None = None,
-              overrides: dict[str, Any] | None = None) -> "pd.DataFrame":
-    """A task page's grid: trained in-process in the demo, read back from the SLURM runs in the paper.
+              overrides: dict[str, Any] | None = None, cluster: Any = None,
+              wait_s: float | None = None) -> "pd.DataFrame":
+    """A task page's grid of regime x initialisation runs, by profile and ``cluster``.
+
+    * ``cluster=None``: the demo trains the grid in this process (:func:`run_grid`); the paper
+      profile only reads back the finished runs (:func:`collect_runs`) and says how to submit.
+    * ``cluster`` = a profile of ``slurm/clusters.yaml``: the runs that are neither finished nor
+      queued are submitted as one job array (:func:`submit_grid`, one GPU per run), without
+      waiting (except on the in-process ``debug`` profile, or up to ``wait_s`` seconds); then the
+      finished ones are read back. Rerunning the page picks up the runs that finished since.
 
     Returns:
         As :func:`run_grid` / :func:`collect_runs`.
     """
-    if profile == "demo":
+    if cluster is None and profile == "demo":
         return run_grid(task_name, inits, regimes, results_root, profile=profile, data=data,
                         overrides=overrides, stale="rerun", progress=False)
+    if cluster is not None:
+        submit_grid(task_name, inits, regimes, results_root, profile=profile, on=cluster, data=data,
+                    overrides=overrides, wait_s=wait_s)
     grid = collect_runs(results_root, task_name)
-    print(f"{len(grid)} finished runs under {Path(results_root) / task_name} "
-          f"(submit them with `facelib finetune {task_name} --profile paper --cluster ...`)")
+    want = {run_name(task_name, init, r) for init in inits for r in regimes}
+    done = len(want & set(grid["run"])) if len(grid) else 0
+    print(f"{len(grid)} finished runs under {Path(results_root) / task_name} ({done} of this page's "
+          f"{len(want)})" + ("" if cluster is not None else
+                             f"; submit the missing ones by setting the page's `cluster` parameter to a "
+                             f"profile of slurm/clusters.yaml, or with `facelib finetune {task_name} "
+                             f"--profile {profile} --grid --init ... --cluster NAME`"))
     return grid
+
+
+def _finetune_job_factory(task_name: str, inits: dict[str, str | None], *, profile: str,
+                          data: DataSpec | None, overrides: dict[str, Any] | None,
+                          num_workers: int | None) -> Any:
+    def make(point: Any, run_dir: Path) -> FinetuneJob:
+        return FinetuneJob(task_name, str(Path(run_dir).absolute()), profile=profile, init=point.init,
+                           init_path=None if inits[point.init] is None else str(inits[point.init]),
+                           regime=point.regime, data=data or DataSpec(), overrides=dict(overrides or {}),
+                           num_workers=num_workers)
+    return make
+
+
+def submit_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None], regimes: Sequence[float],
+                results_root: str | os.PathLike[str], *, profile: str, on: Any,
+                data: DataSpec | None = None, overrides: dict[str, Any] | None = None,
+                dry_run: bool = False, wait_s: float | None = None,
+                num_workers: int | None = None) -> list[Any]:
+    """Submit the regime x initialisation grid of ``task_name`` as one job array on cluster ``on``.
+
+    Each element is a :class:`FinetuneJob` of one run (one GPU, the recipe's whole batch:
+    ``recipes.Launch.finetune_gpus_per_run``) writing to ``results_root/<task>/<init>/<pct>pct``.
+    Runs that finished (``metrics.json``) or whose job is still queued or running are not
+    submitted again. Prints the array's job ids and where the results will appear.
+
+    Args:
+        inits: initialisation name -> weights file (``None`` for ``random``).
+        on: a cluster profile name of ``slurm/clusters.yaml`` or a :class:`facelib.launch.Cluster`.
+        dry_run: print the runs it would submit and skip and the array's sbatch script; submit nothing.
+        wait_s: wait at most this long for the submitted runs (None: return at once). Jobs of the
+            ``debug`` profile run in this process, now.
+        num_workers: DataLoader workers of each run (None: the job's CPUs minus one, see
+            :class:`FinetuneJob`).
+
+    Returns:
+        The submitted submitit jobs, in grid order (empty after a dry run or when all are settled).
+    """
+    from facelib import launch
+
+    clus = launch.cluster(on)
+    root = Path(results_root)
+    inits = {k: (None if v is None else str(v)) for k, v in inits.items()}
+    grid = launch.finetune_grid(list(inits), tasks=[task_name], regimes=list(regimes))
+    recipe = recipes.task(task_name, profile, **(overrides or {}))
+    kw = dict(profile=profile, on=clus, results_root=root, name="finetune", task_recipes={task_name: recipe})
+    if dry_run:
+        for gp in launch.plan_grid(grid, **kw):
+            print(gp.summary())
+        return []
+    jobs = launch.submit_grid(_finetune_job_factory(task_name, inits, profile=profile, data=data,
+                                                    overrides=overrides, num_workers=num_workers),
+                              grid, **kw).get(task_name, [])
+    n_settled = len(grid) - len(jobs)
+    if jobs:
+        array_id = str(jobs[0].job_id).split("_")[0]
+        print(f"{task_name}: submitted {len(jobs)} run(s) as job array {array_id} on {clus.name} "
+              f"({', '.join(str(j.job_id) for j in jobs)}); {n_settled} finished or queued run(s) not "
+              f"submitted again; results appear in {root.absolute()}/{task_name}/<init>/<pct>pct; "
+              f"`facelib jobs status --results {root}` follows them")
+    else:
+        print(f"{task_name}: all {len(grid)} run(s) of the grid are finished or queued on "
+              f"{clus.name}; nothing submitted")
+    if jobs and (clus.executor == "debug" or wait_s is not None):
+        deadline = time.monotonic() + (wait_s if wait_s is not None else float("inf"))
+        for job in jobs:
+            launch.wait(job, max(deadline - time.monotonic(), 0.0))
+    return jobs
 
 
 @dataclass
 class FinetuneJob:
     """A picklable fine-tuning run for :mod:`facelib.launch`: ``job()`` trains (resuming).
 
+    One process on one GPU with the recipe's whole batch (``recipes.Launch.finetune_gpus_per_run``;
+    :func:`facelib.launch.resources` asks exactly that), so a job of several tasks is refused.
     ``checkpoint()`` is submitit's pre-emption hook: it resubmits the same job, which resumes
-    from the last finished epoch.
+    from the last finished epoch. Starts, ends and failures go to ``run_dir/events.jsonl``.
+
+    ``num_workers=None``: the job's CPUs (``SLURM_CPUS_PER_TASK``) minus one DataLoader
+    workers under SLURM, none elsewhere; the augmentation of every sample is seeded by its
+    index, so the worker count does not change the result.
     """
 
     task: str
@@ -614,20 +705,38 @@ class FinetuneJob:
     regime: float = 1.0
     data: DataSpec = field(default_factory=DataSpec)
     overrides: dict[str, Any] = field(default_factory=dict)
-    num_workers: int = 0
+    num_workers: int | None = None
+
+    def workers(self) -> int:
+        if self.num_workers is not None:
+            return self.num_workers
+        cpus = os.environ.get("SLURM_CPUS_PER_TASK", "")
+        return max(int(cpus) - 1, 0) if cpus.isdigit() else 0
 
     def __call__(self) -> dict[str, Any] | None:
         from facelib import dist as fdist
-        if fdist.detect().world_size > 1:
-            raise FinetuneError("fine-tuning runs in one process (one GPU): submit it with num_gpus=1 "
-                                "(`--set num_gpus=1`); the recipe's batch is then taken on that GPU")
-        return finetune(self.task, self.run_dir, profile=self.profile, init=self.init,
-                        init_path=self.init_path, regime=self.regime, data=self.data,
-                        overrides=self.overrides, resume=True, num_workers=self.num_workers,
-                        progress=False)
+        from facelib import launch
+        world = fdist.detect().world_size
+        if world > 1:
+            raise FinetuneError(f"{self.run_dir}: this job has {world} tasks, but a fine-tuning run is one "
+                                "process on one GPU with the recipe's whole batch: submit it through "
+                                "facelib.launch.resources (recipes.Launch.finetune_gpus_per_run = 1)")
+        launch.record_event(self.run_dir, "start", task=self.task, init=self.init, regime=self.regime)
+        try:
+            out = finetune(self.task, self.run_dir, profile=self.profile, init=self.init,
+                           init_path=self.init_path, regime=self.regime, data=self.data,
+                           overrides=self.overrides, resume=True, num_workers=self.workers(),
+                           progress=False)
+        except Exception as exc:
+            launch.record_event(self.run_dir, "failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        launch.record_event(self.run_dir, "done")
+        return out
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
         import submitit
+        from facelib import launch
+        launch.record_event(self.run_dir, "checkpoint")
         return submitit.helpers.DelayedSubmission(dataclasses.replace(self))
 
 
@@ -645,6 +754,37 @@ def _parse_sets(items: Sequence[str] | None) -> dict[str, Any]:
     return out
 
 
+def _init_spec(text: str) -> tuple[str, str | None]:
+    """``--init NAME`` or ``--init NAME=PATH`` -> (name, path)."""
+    name, sep, path = text.partition("=")
+    if name not in B.INITS:
+        raise argparse.ArgumentTypeError(f"unknown initialisation {name!r} in {text!r}; choose one of "
+                                         f"{', '.join(B.INITS)} (optionally NAME=WEIGHTS_FILE)")
+    if sep and not path:
+        raise argparse.ArgumentTypeError(f"--init {text!r}: no weights file after '='")
+    return name, (path or None)
+
+
+def _cli_points(args: argparse.Namespace) -> tuple[dict[str, str | None], list[float]] | str:
+    """(inits, regimes) of the command line, or an error message."""
+    inits: dict[str, str | None] = {}
+    for name, path in args.init or [("random", None)]:
+        if name in inits:
+            return f"--init {name} is given twice"
+        inits[name] = path
+    if args.init_path:
+        if len(inits) > 1:
+            return "--init-path goes with a single --init; for several write --init NAME=PATH"
+        [(name, path)] = inits.items()
+        if path is not None:
+            return f"--init {name}={path} and --init-path {args.init_path}: give the weights file once"
+        inits[name] = args.init_path
+    regimes = list(args.regime) if args.regime else (list(recipes.sampling().regimes) if args.grid else [1.0])
+    if len(set(regimes)) != len(regimes):
+        return f"--regime lists a value twice: {regimes}"
+    return inits, regimes
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.reader:
         data = DataSpec(kind="reader", reader=args.reader, root=args.root, test_reader=args.test_reader or args.reader,
@@ -652,21 +792,26 @@ def _run(args: argparse.Namespace) -> int:
     else:
         data = DataSpec(n_train=args.n_train, n_test=args.n_test, size=args.size,
                         num_identities=args.identities, seed=args.seed)
-    run_dir = args.run_dir or str(Path(args.results) / run_name(args.task, args.init, args.regime))
+    points = _cli_points(args)
+    if isinstance(points, str):
+        print(f"error: {points}", file=sys.stderr)
+        return 2
+    inits, regimes = points
+    overrides = _parse_sets(args.set)
+    if args.grid or len(inits) * len(regimes) > 1:
+        return _run_grid_cli(args, inits, regimes, data, overrides)
+    [(init, init_path)], [regime] = inits.items(), regimes
+    run_dir = args.run_dir or str(Path(args.results) / run_name(args.task, init, regime))
     if args.cluster:
         from facelib import launch
-        overrides = _parse_sets(args.set)
         recipe = recipes.task(args.task, args.profile, **overrides)
-        if recipe.num_gpus != 1:
-            print(f"error: the {args.task} recipe asks {recipe.num_gpus} GPUs but the fine-tuning loop runs "
-                  "in one process: add --set num_gpus=1 (the global batch on one GPU)", file=sys.stderr)
-            return 2
-        job = FinetuneJob(args.task, run_dir, profile=args.profile, init=args.init, init_path=args.init_path,
-                          regime=args.regime, data=data, overrides=overrides, num_workers=args.workers)
+        job = FinetuneJob(args.task, str(Path(run_dir).absolute()), profile=args.profile, init=init,
+                          init_path=init_path, regime=regime, data=data, overrides=overrides,
+                          num_workers=args.workers)
         return launch.launch_from_args(args, job, args.task, run_dir, recipe=recipe)
-    metrics_ = finetune(args.task, run_dir, profile=args.profile, init=args.init, init_path=args.init_path,
-                        regime=args.regime, data=data, overrides=_parse_sets(args.set), resume=args.resume,
-                        until_epoch=args.until_epoch, num_workers=args.workers, trusted=args.trusted)
+    metrics_ = finetune(args.task, run_dir, profile=args.profile, init=init, init_path=init_path,
+                        regime=regime, data=data, overrides=overrides, resume=args.resume,
+                        until_epoch=args.until_epoch, num_workers=args.workers or 0, trusted=args.trusted)
     if metrics_ is None:
         print(f"stopped after epoch {args.until_epoch}; continue with --resume ({run_dir})")
     else:
@@ -674,16 +819,53 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_grid_cli(args: argparse.Namespace, inits: dict[str, str | None], regimes: list[float],
+                  data: DataSpec, overrides: dict[str, Any]) -> int:
+    """``facelib finetune TASK --grid`` (or several --init / --regime): a job array, or in-process."""
+    for flag, given in (("--run-dir", args.run_dir), ("--until-epoch", args.until_epoch),
+                        ("--trusted", args.trusted)):
+        if given:
+            print(f"error: {flag} is for a single run; a grid writes each run to "
+                  f"{args.results}/{args.task}/<init>/<pct>pct and resumes it", file=sys.stderr)
+            return 2
+    if not args.cluster:
+        if args.dry_run:
+            print("error: --dry-run shows a submission: add --cluster NAME", file=sys.stderr)
+            return 2
+        table = run_grid(args.task, inits, regimes, args.results, profile=args.profile, data=data,
+                         overrides=overrides)
+        print(table.to_string(index=False))
+        return 0
+    from facelib import launch
+    clus = launch.cluster(args.cluster, **launch._parse_sets(args.cluster_set))
+    jobs = submit_grid(args.task, inits, regimes, args.results, profile=args.profile, on=clus, data=data,
+                       overrides=overrides, dry_run=args.dry_run, wait_s=args.wait, num_workers=args.workers)
+    if jobs and (args.wait is not None or clus.executor == "debug"):
+        table = collect_runs(args.results, args.task)
+        print(table.to_string(index=False) if len(table) else "no finished runs")
+    return 0
+
+
 def add_cli(subparsers: Any) -> None:
-    """``facelib finetune TASK --init ... --regime ...``."""
-    p = subparsers.add_parser("finetune", help="fine-tune a backbone on a downstream task (supplement 1.2)",
-                              description=__doc__.split("\n\n")[0])
+    """``facelib finetune TASK --init ... --regime ...`` (one run, or a grid with ``--grid``)."""
+    p = subparsers.add_parser(
+        "finetune", help="fine-tune a backbone on a downstream task (supplement 1.2)",
+        description=__doc__.split("\n\n")[0] + " One run, or with --grid (or several --init / --regime) "
+        "the grid of data regimes x initialisations: in this process, or with --cluster as one job "
+        "array of one-GPU runs that skips the finished and queued ones (--dry-run prints its sbatch "
+        "script).")
     p.add_argument("task", choices=sorted(TASK_CLASSES))
-    p.add_argument("--init", choices=B.INITS, default="random", help="backbone initialisation")
-    p.add_argument("--init-path", default=None, help="weights file for imagenet/authors/ours (local; nothing downloads)")
-    p.add_argument("--regime", type=float, default=1.0, help="fraction of the training labels (e.g. 0.1)")
+    p.add_argument("--init", action="append", type=_init_spec, metavar="NAME[=PATH]",
+                   help=f"backbone initialisation ({', '.join(B.INITS)}; default random), with its "
+                        "weights file after '='; repeat it for a grid")
+    p.add_argument("--init-path", default=None, help="weights file of the single --init (local; nothing downloads)")
+    p.add_argument("--regime", type=float, nargs="+", default=None, metavar="FRACTION",
+                   help="fraction(s) of the training labels (e.g. 0.1; default 1.0, or with --grid "
+                        "every regime of supplement 1.3)")
+    p.add_argument("--grid", action="store_true",
+                   help="the grid of every --regime (default: recipes.sampling().regimes) x every --init")
     p.add_argument("--profile", choices=recipes.PROFILES, default="demo")
-    p.add_argument("--run-dir", default=None, help="explicit run directory (overrides --results)")
+    p.add_argument("--run-dir", default=None, help="explicit run directory of a single run (overrides --results)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue the run in the run directory")
     p.add_argument("--until-epoch", type=int, default=None, help="stop after this many epochs")
@@ -698,10 +880,11 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--test-root", default=None, help="root of the test set (default: --root)")
     p.add_argument("--split", default=None, help="keep only training records of this split")
     p.add_argument("--test-split", default=None, help="keep only test records of this split")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader workers")
+    p.add_argument("--workers", type=int, default=None,
+                   help="DataLoader workers (default: none in this process; a submitted run uses its CPUs minus one)")
     p.add_argument("--trusted", action="store_true", help="allow pickled objects in --init-path")
     from facelib import launch
-    # --cluster NAME submits the run as a job (--dry-run prints its sbatch script); --results is
-    # the results root: the run goes to RESULTS/<task>/<init>/<pct>pct
+    # --cluster NAME submits the run (or the grid, as a job array) as a job (--dry-run prints
+    # its sbatch script); --results is the results root: runs go to RESULTS/<task>/<init>/<pct>pct
     launch.add_cluster_arguments(p)
     p.set_defaults(func=_run)
