@@ -163,19 +163,20 @@ def _decode(
             )
         if w == 0 or h == 0:
             raise ImageDecodeError(name, CORRUPT, f"size {w}x{h}")
-        try:
-            orientation = im.getexif().get(_ORIENTATION, 1)
-        except Exception:  # a damaged EXIF block: decode without it
-            orientation = 1
+        orientation = _orientation(im, data)
         full_hw = (w, h) if orientation in (5, 6, 7, 8) else (h, w)
-        scale = 1
+        k = 1
         if min_long_side and im.format == "JPEG":
             k = 8
             while k > 1 and max(w, h) // k < min_long_side:
                 k //= 2
-            if k > 1:
-                im.draft(im.mode, (w // k, h // k))
-                scale = round(w / im.size[0])
+        fast = _decode_opencv(data, im, k, orientation)
+        if fast is not None:
+            return fast, k, full_hw
+        scale = 1
+        if k > 1:
+            im.draft(im.mode, (w // k, h // k))
+            scale = round(w / im.size[0])
         try:
             im.load()  # raises on truncated data (unless PIL's LOAD_TRUNCATED_IMAGES is set)
             if orientation != 1:
@@ -186,6 +187,72 @@ def _decode(
         except Exception as e:  # OSError("image file is truncated"), SyntaxError, ...
             raise ImageDecodeError(name, CORRUPT, f"{type(e).__name__}: {e}") from e
     return np.ascontiguousarray(out), scale, full_hw
+
+
+def _orientation(im: Image.Image, data: bytes) -> int:
+    """The EXIF orientation tag (1: upright), read from the header without decoding pixels.
+
+    PIL's ``getexif`` on a PNG decodes the whole image to look for EXIF that may follow the
+    pixel data; it is asked only when the file holds an EXIF chunk (``eXIf``) or the text
+    chunk that PIL also reads EXIF from.
+    """
+    if im.format == "PNG" and b"eXIf" not in data and b"Raw profile type exif" not in data:
+        return 1
+    try:
+        return int(im.getexif().get(_ORIENTATION, 1))
+    except Exception:  # a damaged EXIF block: decode without it
+        return 1
+
+
+# cv2.imdecode flags for a JPEG decoded at 1/k scale (libjpeg's DCT scaling, as PIL's draft)
+_CV2_FLAGS = {1: "IMREAD_COLOR", 2: "IMREAD_REDUCED_COLOR_2", 4: "IMREAD_REDUCED_COLOR_4",
+              8: "IMREAD_REDUCED_COLOR_8"}
+_JPEG_END, _PNG_END = b"\xff\xd9", b"IEND\xaeB`\x82"
+
+
+def _decode_opencv(data: bytes, im: Image.Image, k: int, orientation: int) -> np.ndarray | None:
+    """OpenCV's decode of the common case, or ``None`` to let PIL decode.
+
+    The common case is an 8-bit RGB or greyscale JPEG or PNG (no palette, no transparency)
+    that ends with its end marker. OpenCV links the same libjpeg-turbo and zlib as PIL and gives
+    the same pixels (tests compare the two), about a quarter faster, and directly at 1/k scale
+    for JPEG. Everything else, including data that is cut short (which OpenCV would decode
+    partly without complaint), goes to PIL, whose errors name the reason. The EXIF orientation
+    read by PIL is applied here, so both paths rotate alike.
+    """
+    if im.format == "JPEG":
+        ok = im.mode in ("RGB", "L") and data.rstrip(b"\0").endswith(_JPEG_END)
+    elif im.format == "PNG":
+        ok = (im.mode in ("RGB", "L") and "transparency" not in im.info
+              and len(im.tile) == 1 and im.tile[0].args in ("RGB", "L")  # 8 bits per sample
+              and data.endswith(_PNG_END))
+    else:
+        ok = False
+    if not ok:
+        return None
+    import cv2
+
+    flags = getattr(cv2, _CV2_FLAGS[k]) | cv2.IMREAD_IGNORE_ORIENTATION
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    w, h = im.size
+    if bgr is None or bgr.shape != (-(-h // k), -(-w // k), 3):
+        return None  # anything unexpected: PIL decides
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return np.ascontiguousarray(_ORIENT[orientation](rgb)) if orientation in _ORIENT else rgb
+
+
+# EXIF orientation -> the array operation that makes the stored pixels upright (what
+# PIL.ImageOps.exif_transpose does: 2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90
+# clockwise, 7 transverse, 8 rotate 90 counter-clockwise)
+_ORIENT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+    8: lambda a: np.rot90(a, 1),
+}
 
 
 def load_image(source: Path | str | bytes, max_pixels: int | None = None) -> np.ndarray:

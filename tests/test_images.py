@@ -175,3 +175,104 @@ def test_reduced_decode_keeps_exif_orientation(tmp_path):
     assert scale == 2 and full_hw == (2400, 1000) and small.shape == (1200, 500, 3)
     assert small[100, 100, 0] > 200 and small[100, 100, 2] < 60
     assert small[1100, 400, 0] < 160
+
+
+# --------------------------------------------------------------------------------------------
+# The OpenCV path for plain JPEG / PNG: the same pixels as PIL's
+# --------------------------------------------------------------------------------------------
+def _pil_only(monkeypatch):
+    monkeypatch.setattr(images, "_decode_opencv", lambda *a: None)
+
+
+def _both(monkeypatch, data: bytes, min_long_side: int | None = None):
+    """(OpenCV-path result, PIL-path result) of decode_image[_reduced]; checks the path taken."""
+    used = []
+    real = images._decode_opencv
+
+    def spy(*a):
+        out = real(*a)
+        used.append(out is not None)
+        return out
+
+    def run():
+        if min_long_side is None:
+            return images.decode_image(data), 1, None
+        return images.decode_image_reduced(data, min_long_side)
+
+    monkeypatch.setattr(images, "_decode_opencv", spy)
+    fast = run()
+    _pil_only(monkeypatch)
+    slow = run()
+    monkeypatch.setattr(images, "_decode_opencv", real)
+    return fast, slow, used[0]
+
+
+def _encoded(img: np.ndarray | Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    (img if isinstance(img, Image.Image) else Image.fromarray(img)).save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt, mode", [("JPEG", "RGB"), ("JPEG", "L"), ("PNG", "RGB"),
+                                       ("PNG", "L")])
+def test_opencv_path_gives_pil_pixels(monkeypatch, hopper, fmt, mode):
+    data = _encoded(Image.fromarray(hopper).convert(mode), fmt)
+    (fast, _, _), (slow, _, _), used = _both(monkeypatch, data)
+    assert used, "plain 8-bit JPEG/PNG should take the OpenCV path"
+    assert fast.shape == slow.shape == hopper.shape and fast.dtype == np.uint8
+    np.testing.assert_array_equal(fast, slow)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_opencv_path_applies_every_exif_orientation_like_pil(monkeypatch, orientation):
+    img = np.zeros((40, 64, 3), np.uint8)
+    img[:20, :32] = (250, 10, 10)  # red top-left, green top-right: every orientation differs
+    img[:20, 32:] = (10, 250, 10)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = _encoded(img, "JPEG", quality=95, exif=exif.tobytes())
+    (fast, _, _), (slow, _, _), used = _both(monkeypatch, data)
+    assert used
+    np.testing.assert_array_equal(fast, slow)
+    stored = Image.open(io.BytesIO(data))
+    from PIL import ImageOps
+
+    np.testing.assert_array_equal(fast, np.asarray(ImageOps.exif_transpose(stored).convert("RGB")))
+
+
+def test_opencv_path_reduced_jpeg_matches_pil_draft(monkeypatch, tmp_path):
+    data = _big_jpeg(tmp_path, 2400, 1700).read_bytes()
+    for min_side, k in ((1200, 2), (600, 4), (300, 8)):
+        fast, slow, used = _both(monkeypatch, data, min_side)
+        assert used and fast[1] == slow[1] == k and fast[2] == slow[2] == (1700, 2400)
+        np.testing.assert_array_equal(fast[0], slow[0])
+
+
+def test_cut_short_data_goes_to_pil_and_is_rejected(monkeypatch, hopper):
+    jpeg, png = _encoded(hopper, "JPEG"), _encoded(hopper, "PNG")
+    for cut in (jpeg[: len(jpeg) // 2], jpeg[:-3], png[: len(png) // 2]):
+        with pytest.raises(ImageDecodeError, match="truncated or corrupt"):
+            images.decode_image(cut)
+    # a PNG missing only the end of its IEND chunk: PIL decodes it (the pixels are complete)
+    fast, slow, used = _both(monkeypatch, png[:-3])
+    assert not used
+    np.testing.assert_array_equal(fast[0], hopper)
+    # palette, transparency, 16 bits, CMYK: PIL's conversions, not OpenCV's
+    pal = Image.fromarray(hopper).quantize(colors=16)
+    for im, fmt in ((pal, "PNG"), (Image.fromarray(hopper).convert("CMYK"), "JPEG"),
+                    (Image.fromarray((hopper[..., 0].astype(np.uint16) * 257)), "PNG")):
+        _, _, used = _both(monkeypatch, _encoded(im, fmt))
+        assert not used
+
+
+def test_png_orientation_read_without_decoding(monkeypatch, hopper):
+    data = _encoded(hopper, "PNG")
+    calls = []
+    real = Image.Image.getexif
+    monkeypatch.setattr(Image.Image, "getexif", lambda self: calls.append(1) or real(self))
+    images.decode_image(data)
+    assert not calls  # no EXIF chunk: PIL is not asked (it would decode the pixels to look)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = images.decode_image(_encoded(hopper, "PNG", exif=exif.tobytes()))
+    assert calls and out.shape == (512, 600, 3)  # rotated upright
