@@ -92,8 +92,15 @@ class Crop:
         "box size = max(w, h) of the detector box; 'mean' and 'sqrt_area' are options",
     )
     detect_max_side: int = _p(
-        1024, "1.1", "convention",
-        "detect on a copy whose long side is at most this: avoids duplicate boxes on huge faces",
+        640, "1.1", "convention",
+        "detect on a copy whose long side is at most this. Why a limit: at full resolution huge "
+        "faces get duplicate boxes (the largest anchors are 512 px). Why 640: the MobileNet-0.25 "
+        "RetinaFace was trained on 640x640 crops (Pytorch_Retinaface cfg_mnet image_size) and "
+        "insightface detects at det_size 640x640 by default; the network's cost grows with the "
+        "pixels it sees. Measured on shared/faces (53 photos, 74 faces): the same face count on "
+        "every photo as with 1024, boxes IoU median 0.97 / min 0.88 against 1024 (1024 against "
+        "full resolution: min 0.60); pipeline CPU per image 29.6 -> 21.0 ms. Cost: in a 4000x3000 "
+        "photo the smallest face found grows from ~70 to ~110 px (1024 found 60-70 px faces)",
     )
     score_threshold: float = _p(0.5, "1.1", "convention", "RetinaFace confidence threshold")
     nms_threshold: float = _p(0.4, "1.1", "convention", "RetinaFace's usual NMS IoU threshold")

@@ -138,7 +138,8 @@ class RetinaFaceONNX:
     Args:
         score_threshold: keep detections with confidence >= this.
         nms_threshold: IoU above which the lower-scoring of two boxes is dropped.
-        max_side: detect on a copy whose long side is at most this (0: full resolution).
+        max_side: detect on a copy whose long side is at most this (0: full resolution;
+            the default is ``recipes.Crop.detect_max_side``).
         threads: onnxruntime intra-op threads (1 per worker process in the batch pipeline).
     """
 
@@ -153,7 +154,7 @@ class RetinaFaceONNX:
         self,
         score_threshold: float = 0.5,
         nms_threshold: float = 0.4,
-        max_side: int = 1024,
+        max_side: int = 640,
         threads: int = 1,
     ) -> None:
         if not 0.0 <= score_threshold <= 1.0:
