@@ -26,6 +26,7 @@
 
 # %% tags=["parameters"]
 profile = "demo"  # "demo": in-process grid on synthetic faces | "paper": read the runs of the SLURM grid
+cluster: str | None = None  # a slurm/clusters.yaml profile: submit the missing runs as a job array, then read the finished ones; None: demo trains here, paper only reads
 results_dir: str | None = None  # runs go to <results_dir>/au/<init>/<pct>pct; None: results/ in the repository
 regimes: list = [1.0, 0.1]  # fractions of the training labels (supplement 1.3)
 n_train: int = 96  # synthetic training faces (demo)
@@ -89,7 +90,8 @@ plots.augmented_samples(task, train_set, n=6, repeats=2);
 # %%
 inits = FT.page_inits(profile, out, root, swav_trunk=swav_trunk, imagenet_weights=imagenet_weights,
                       authors_weights=authors_weights)
-grid = FT.page_grid("au", inits, regimes, out, profile=profile, data=data, overrides=overrides)
+grid = FT.page_grid("au", inits, regimes, out, profile=profile, data=data, overrides=overrides,
+                   cluster=cluster)
 grid[["run", "n_train", "seconds", "icc_mean", "mae_mean"]]
 
 # %% [markdown]

@@ -36,7 +36,13 @@ def test_cli_grid_dry_run_prints_the_array_script(tmp_path: Path, capsys: pytest
     assert "512 images per GPU (global batch 512)" in out
     assert "the supplement used 8 GPUs (64 images each)" in out
     assert "  submit recognition/ours/1pct" in lines and "  submit recognition/random/100pct" in lines
+    assert f"warning: init 'ours': weights file {tmp_path / 'trunk.pth'} does not exist" in out
     assert not root.exists()  # nothing submitted, nothing written
+    # Submitting (not a dry run) a grid whose weights file is missing is refused before anything runs.
+    with pytest.raises(FT.FinetuneError, match="init 'ours': weights file .*trunk.pth does not exist"):
+        FT.submit_grid("au", {"random": None, "ours": tmp_path / "trunk.pth"}, [1.0], root,
+                       profile="demo", on="debug")
+    assert not root.exists()
 
 
 def test_cli_grid_dry_run_skips_finished_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

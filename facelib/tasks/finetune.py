@@ -657,6 +657,14 @@ def submit_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None],
     root = Path(results_root)
     inits = {k: (None if v is None else str(v)) for k, v in inits.items()}
     grid = launch.finetune_grid(list(inits), tasks=[task_name], regimes=list(regimes))
+    for init, path in inits.items():  # a job that can only fail is not submitted
+        problem = (f"init {init!r} has no weights file" if path is None and init != "random" else
+                   f"init {init!r}: weights file {path} does not exist (nothing is downloaded)"
+                   if path is not None and not Path(path).is_file() else None)
+        if problem and dry_run:
+            print(f"warning: {problem}: its runs would fail")
+        elif problem:
+            raise FinetuneError(f"{problem}; give it, or leave the initialisation out of the grid")
     recipe = recipes.task(task_name, profile, **(overrides or {}))
     kw = dict(profile=profile, on=clus, results_root=root, name="finetune", task_recipes={task_name: recipe})
     if dry_run:
