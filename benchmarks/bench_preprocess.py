@@ -16,7 +16,9 @@ Each measurement runs in a fresh process, several rounds interleaved; the best r
 core means per CPU-second the run used (every process and thread; the pipeline's workers
 measure their own CPU time per file); the ratio pipeline / baseline per core (goal >= 2); the
 scaling from 1 to 2 workers in wall-clock time (goal ~2 on an idle machine) and in CPU time
-per image (equal means no parallel overhead).
+per image (equal means no parallel overhead). When the folder holds an ``expected_faces.csv``
+(columns ``file``, ``expected_faces``), the faces detected per file by every implementation are
+compared with it: the speed must not come from finding less.
 
 Usage::
 
@@ -78,14 +80,16 @@ def _measure_baseline(folder: Path, out: Path, threads: int | None) -> dict:
     items = list_images(folder)
     t0, c0 = time.perf_counter(), time.process_time()
     n_faces = 0
+    per_file: dict[str, int] = {}
     with storage.ShardWriter(out, "baseline", 1000) as w:
-        for path, _ in items:
+        for path, key in items:
             try:
                 im = Image.open(path).convert("RGB")
             except Exception:
                 continue
             faces = retinaface.detect_faces(np.asarray(im), score_threshold=r.score_threshold,
                                             nms_threshold=r.nms_threshold)
+            per_file[key] = len(faces)
             for f in faces:
                 side = max(f.width, f.height) * r.output_size / r.face_size
                 cx, cy = f.x + f.width / 2, f.y + f.height / 2
@@ -97,7 +101,7 @@ def _measure_baseline(folder: Path, out: Path, threads: int | None) -> dict:
                 w.add(buf.getvalue())
                 n_faces += 1
     return {"images": len(items), "faces": n_faces, "wall": time.perf_counter() - t0,
-            "cpu": time.process_time() - c0}
+            "cpu": time.process_time() - c0, "per_file": per_file}
 
 
 def _measure_pipeline(folder: Path, out: Path, workers: int) -> dict:
@@ -110,8 +114,13 @@ def _measure_pipeline(folder: Path, out: Path, workers: int) -> dict:
         pp._WORKER["detector"].detect(np.zeros((64, 64, 3), np.uint8))
     t0, c0 = time.perf_counter(), time.process_time()
     s = pp.preprocess(folder, out, workers=workers, progress=False)
-    return {"images": s.files, "faces": s.faces, "wall": time.perf_counter() - t0,
-            "cpu": s.cpu_seconds, "main_cpu": s.main_cpu_seconds}
+    wall = time.perf_counter() - t0
+    import pandas as pd
+
+    files = pd.read_parquet(out / pp.FILES)  # detections per file, before any face filter
+    return {"images": s.files, "faces": s.faces, "wall": wall, "cpu": s.cpu_seconds,
+            "main_cpu": s.main_cpu_seconds,
+            "per_file": dict(zip(files["file"], files["detected"].astype(int).tolist()))}
 
 
 def _child(args: argparse.Namespace) -> None:
@@ -132,6 +141,31 @@ def _run(folder: Path, what: str) -> dict:
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _check_counts(folder: Path, copies: int, best: dict[str, dict]) -> None:
+    """Faces detected per file against ``expected_faces.csv`` in the folder, when it has one.
+
+    The file has a ``file`` column (path relative to the folder) and an ``expected_faces``
+    column. Only the first copy of each file is compared (the copies are the same files).
+    """
+    csv = folder / "expected_faces.csv"
+    if not csv.is_file():
+        return
+    import pandas as pd
+
+    expected = pd.read_csv(csv).set_index("file")["expected_faces"].astype(int).to_dict()
+    for what, r in best.items():
+        got = {k.split("/", 1)[1]: v for k, v in r.get("per_file", {}).items()
+               if k.startswith("copy0/")}
+        if not got:
+            continue
+        agree = [f for f in expected if got.get(f) == expected[f]]
+        off = ", ".join(f"{f} {got.get(f)} (expected {expected[f]})"
+                        for f in expected if f not in agree)
+        print(f"faces per file vs {csv.name}, {what}: {len(agree)}/{len(expected)} files agree, "
+              f"{sum(got.get(f, 0) for f in expected)} faces detected"
+              + (f"; differ: {off}" if off else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ratio per core, pipeline with {w} worker(s) / {base}: "
                   f"{(r['images'] / r['cpu']) / (b['images'] / b['cpu']):.2f}x images/s, "
                   f"{(r['faces'] / r['cpu']) / max(b['faces'] / b['cpu'], 1e-9):.2f}x faces/s")
+    _check_counts(folder, args.copies, best)
     if 1 in args.workers and 2 in args.workers:
         one, two = best["pipeline:1"], best["pipeline:2"]
         print(f"scaling 1 -> 2 workers: {one['wall'] / two['wall']:.2f}x wall clock (linear: 2.00x); "
