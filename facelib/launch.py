@@ -78,6 +78,7 @@ __all__ = [
     "status",
     "RunStatus",
     "submit_once",
+    "active_runs",
     "settled_runs",
     "add_cluster_arguments",
     "launch_from_args",
@@ -1106,6 +1107,14 @@ ACTIVE_STATES = {
     "PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "COMPLETING",
     "RESIZING", "SUSPENDED", "SIGNALING", "STAGE_OUT", "RESV_DEL_HOLD",
 }
+
+
+def active_runs(runs: Iterable[str], results_root: str | Path = "results") -> dict[str, RunStatus]:
+    """The runs among ``runs`` whose latest job is queued or running (it will write its run
+    directory: do not touch it)."""
+    wanted = set(runs)
+    return {s.run: s for s in status(results_root)
+            if s.run in wanted and s.state.split()[0] in ACTIVE_STATES}
 
 
 def settled_runs(runs: Iterable[str], results_root: str | Path = "results",

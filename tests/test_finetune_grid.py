@@ -148,3 +148,24 @@ def test_finetune_job_workers_follow_the_job_cpus(monkeypatch: pytest.MonkeyPatc
     # the resubmission on pre-emption is the same job
     resub = job.checkpoint()
     assert resub.function == job and resub.function is not job
+
+
+def test_stale_runs_are_refused_or_moved_aside_and_resubmitted(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A finished run made with other settings is never collected as if it were the page's.
+    root = tmp_path / "results"
+    kw = dict(profile="demo", overrides=FAST, on="debug")
+    FT.submit_grid("recon3d", {"random": None}, [1.0], root, data=TINY, **kw)
+    other = FT.DataSpec(n_train=12, n_test=8, size=64, num_identities=4)
+    with pytest.raises(FT.StaleRunError, match="other settings"):
+        FT.submit_grid("recon3d", {"random": None}, [1.0], root, data=other, **kw)
+    capsys.readouterr()
+    FT.submit_grid("recon3d", {"random": None}, [1.0], root, data=other, dry_run=True, **kw)
+    out = capsys.readouterr().out
+    assert "warning: " in out and "other settings" in out and "submitting would stop here" in out
+    assert "skip   recon3d/random/100pct (COMPLETED)" in out
+    grid = FT.page_grid("recon3d", {"random": None}, [1.0], root, profile="demo", data=other,
+                        overrides=FAST, cluster="debug")
+    assert "recon3d/random/100pct: made with another recipe or settings; moved to 100pct.stale" in capsys.readouterr().out
+    assert list(grid["run"]) == ["recon3d/random/100pct"] and list(grid["n_train"]) == [12]
+    assert json.loads((root / "recon3d/random/100pct.stale/run.json").read_text())["n_train"] == 10

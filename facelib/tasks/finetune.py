@@ -604,7 +604,7 @@ def page_grid(task_name: str, inits: dict[str, str | None], regimes: Sequence[fl
                         overrides=overrides, stale="rerun", progress=False)
     if cluster is not None:
         submit_grid(task_name, inits, regimes, results_root, profile=profile, on=cluster, data=data,
-                    overrides=overrides, wait_s=wait_s)
+                    overrides=overrides, wait_s=wait_s, stale="rerun")
     grid = collect_runs(results_root, task_name)
     want = {run_name(task_name, init, r) for init in inits for r in regimes}
     done = len(want & set(grid["run"])) if len(grid) else 0
@@ -627,17 +627,36 @@ def _finetune_job_factory(task_name: str, inits: dict[str, str | None], *, profi
     return make
 
 
+def _stale_reason(out: Path, task_name: str, init: str, regime: float, *, profile: str, data: DataSpec,
+                  overrides: dict[str, Any] | None) -> str | None:
+    """Why the run in ``out`` was made with other settings or another recipe; None if it was not
+    (or holds no run yet): the checks :func:`finetune` makes before it resumes."""
+    if not (out / "run.json").exists() or not ((out / CHECKPOINT).exists() or (out / "metrics.json").exists()):
+        return None
+    try:
+        _check_same_run(out, {"task": task_name, "init": init, "regime": float(regime), "profile": profile,
+                              "data": dataclasses.asdict(data)})
+        _check_same_recipe(out, make_task(task_name, profile, overrides, 2))
+    except StaleRunError as exc:
+        return str(exc)
+    return None
+
+
 def submit_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None], regimes: Sequence[float],
                 results_root: str | os.PathLike[str], *, profile: str, on: Any,
                 data: DataSpec | None = None, overrides: dict[str, Any] | None = None,
                 dry_run: bool = False, wait_s: float | None = None,
-                num_workers: int | None = None) -> list[Any]:
+                num_workers: int | None = None, stale: str = "error") -> list[Any]:
     """Submit the regime x initialisation grid of ``task_name`` as one job array on cluster ``on``.
 
     Each element is a :class:`FinetuneJob` of one run (one GPU, the recipe's whole batch:
     ``recipes.Launch.finetune_gpus_per_run``) writing to ``results_root/<task>/<init>/<pct>pct``.
     Runs that finished (``metrics.json``) or whose job is still queued or running are not
     submitted again. Prints the array's job ids and where the results will appear.
+
+    A run directory made with other settings or another recipe (not queued or running) is an
+    error (``stale="error"``), or is moved to ``<run>.stale`` and submitted afresh
+    (``stale="rerun"``, the pages, as :func:`run_grid`): a page never shows stale numbers.
 
     Args:
         inits: initialisation name -> weights file (``None`` for ``random``).
@@ -647,11 +666,16 @@ def submit_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None],
             ``debug`` profile run in this process, now.
         num_workers: DataLoader workers of each run (None: the job's CPUs minus one, see
             :class:`FinetuneJob`).
+        stale: ``"error"`` or ``"rerun"`` (see above).
 
     Returns:
         The submitted submitit jobs, in grid order (empty after a dry run or when all are settled).
     """
     from facelib import launch
+
+    if stale not in ("error", "rerun"):
+        raise ValueError(f"stale must be 'error' or 'rerun', got {stale!r}")
+    data = data or DataSpec()
 
     clus = launch.cluster(on)
     root = Path(results_root)
@@ -665,6 +689,24 @@ def submit_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None],
             print(f"warning: {problem}: its runs would fail")
         elif problem:
             raise FinetuneError(f"{problem}; give it, or leave the initialisation out of the grid")
+    active = launch.active_runs([p.run for p in grid], root)  # their jobs write there: leave them be
+    for p in grid:
+        why = None if p.run in active else _stale_reason(root / p.run, task_name, p.init, p.regime,
+                                                         profile=profile, data=data, overrides=overrides)
+        if why is None:
+            continue
+        if dry_run:
+            print(f"warning: {why}" + ("; it would be moved aside and submitted afresh" if stale == "rerun" else
+                                       "; submitting would stop here"))
+        elif stale == "error":
+            raise StaleRunError(f"{why} (or let the page move it aside: stale='rerun')")
+        else:
+            old = root / p.run
+            moved = old.with_name(old.name + ".stale")
+            if moved.exists():
+                shutil.rmtree(moved)
+            os.replace(old, moved)
+            print(f"{p.run}: made with another recipe or settings; moved to {moved.name}, submitted afresh")
     recipe = recipes.task(task_name, profile, **(overrides or {}))
     kw = dict(profile=profile, on=clus, results_root=root, name="finetune", task_recipes={task_name: recipe})
     if dry_run:
