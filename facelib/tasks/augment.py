@@ -75,7 +75,9 @@ def _mirror_29() -> np.ndarray:
     8/9 outer corners (the inter-ocular pair of :mod:`facelib.metrics`), 10/11 inner corners,
     12/14 upper and 13/15 lower lids, 16/17 pupils; 18/19 nostril wings; 22/23 mouth corners.
     On the centre line (mapped to themselves): 20 nose tip, 21 below the nose, 24-27 lip
-    midpoints, 28 chin.
+    midpoints, 28 chin. The indices are the order of COFW's own ``.mat`` files (row ``i`` of
+    ``phisTr`` / ``phisT``: x of the 29 points, then y, then occlusion flags), which is how
+    HRNet's and mmpose's COFW loaders read it; a COFW reader must keep that order.
     """
     pairs = [(0, 1), (4, 6), (2, 3), (5, 7),                     # eyebrows
              (8, 9), (10, 11), (12, 14), (16, 17), (13, 15),      # eyes, pupils
