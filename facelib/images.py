@@ -233,7 +233,10 @@ def _decode_opencv(data: bytes, im: Image.Image, k: int, orientation: int) -> np
     import cv2
 
     flags = getattr(cv2, _CV2_FLAGS[k]) | cv2.IMREAD_IGNORE_ORIENTATION
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    try:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error:  # e.g. beyond OpenCV's own pixel limit: PIL decides
+        return None
     w, h = im.size
     if bgr is None or bgr.shape != (-(-h // k), -(-w // k), 3):
         return None  # anything unexpected: PIL decides

@@ -213,10 +213,13 @@ def _encoded(img: np.ndarray | Image.Image, fmt: str, **kw) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("fmt, mode", [("JPEG", "RGB"), ("JPEG", "L"), ("PNG", "RGB"),
-                                       ("PNG", "L")])
-def test_opencv_path_gives_pil_pixels(monkeypatch, hopper, fmt, mode):
-    data = _encoded(Image.fromarray(hopper).convert(mode), fmt)
+@pytest.mark.parametrize("fmt, mode, kw", [
+    ("JPEG", "RGB", {}), ("JPEG", "L", {}), ("JPEG", "RGB", {"progressive": True}),
+    ("JPEG", "RGB", {"subsampling": 0}), ("PNG", "RGB", {}), ("PNG", "L", {}),
+    ("PNG", "RGB", {"optimize": True}),
+])
+def test_opencv_path_gives_pil_pixels(monkeypatch, hopper, fmt, mode, kw):
+    data = _encoded(Image.fromarray(hopper).convert(mode), fmt, **kw)
     (fast, _, _), (slow, _, _), used = _both(monkeypatch, data)
     assert used, "plain 8-bit JPEG/PNG should take the OpenCV path"
     assert fast.shape == slow.shape == hopper.shape and fast.dtype == np.uint8
@@ -263,6 +266,16 @@ def test_cut_short_data_goes_to_pil_and_is_rejected(monkeypatch, hopper):
                     (Image.fromarray((hopper[..., 0].astype(np.uint16) * 257)), "PNG")):
         _, _, used = _both(monkeypatch, _encoded(im, fmt))
         assert not used
+
+
+def test_opencv_failure_falls_back_to_pil(monkeypatch, hopper):
+    import cv2
+
+    def fail(*a, **k):
+        raise cv2.error("simulated")
+
+    monkeypatch.setattr(cv2, "imdecode", fail)
+    np.testing.assert_array_equal(images.decode_image(_encoded(hopper, "PNG")), hopper)
 
 
 def test_png_orientation_read_without_decoding(monkeypatch, hopper):
