@@ -56,6 +56,7 @@ def test_every_input_processed_or_rejected_with_reason(photos, run):
     n_err = sum(isinstance(v, str) and v != pp.NO_FACE for v in expected.values())
     assert summary.errors == n_err and summary.files == len(expected)
     assert summary.faces == sum(v for v in expected.values() if isinstance(v, int))
+    assert 0 < summary.startup_seconds < summary.seconds  # the workers' start, part of the run
 
 
 def test_manifest_rows_point_at_decodable_crops(run):

@@ -481,6 +481,7 @@ class Summary:
     seconds: float = 0.0
     cpu_seconds: float = 0.0  # this process plus the workers' time on files
     main_cpu_seconds: float = 0.0  # this process alone (writing shards and manifests, IPC)
+    startup_seconds: float = 0.0  # wall time until the workers (or this process) held a model
     total_faces: int = 0
     worker_restarts: int = 0
 
@@ -606,8 +607,10 @@ def _results(items: list[tuple[str, str]], workers: int, recipe: recipes.Crop,
     """
     if not items:
         return
+    t0 = time.perf_counter()
     if workers <= 1:
         _init_worker(recipe, options)
+        summary.startup_seconds = time.perf_counter() - t0
         for path, key in items:
             yield _process_file(path, key)
         return
@@ -637,6 +640,7 @@ def _results(items: list[tuple[str, str]], workers: int, recipe: recipes.Crop,
     try:
         for w in pool:
             w.wait_ready()
+        summary.startup_seconds = time.perf_counter() - t0
         while next_seq < len(items):
             # hand out work: retried files go alone to an idle worker, the rest two at a time
             for i in range(len(pool)):
