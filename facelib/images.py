@@ -214,9 +214,9 @@ def _decode_opencv(data: bytes, im: Image.Image, k: int, orientation: int) -> np
     """OpenCV's decode of the common case, or ``None`` to let PIL decode.
 
     The common case is an 8-bit RGB or greyscale JPEG or PNG (no palette, no transparency)
-    that ends with its end marker. OpenCV links the same libjpeg-turbo and zlib as PIL and gives
-    the same pixels (tests compare the two), about a quarter faster, and directly at 1/k scale
-    for JPEG. Everything else, including data that is cut short (which OpenCV would decode
+    that ends with its end marker. OpenCV uses libjpeg-turbo and zlib as PIL does and gives the
+    same pixels (tests compare the two, and all 53 photos of shared/faces matched), directly
+    at 1/k scale for JPEG; decoding took ~10% less time per photo there (4.5 -> 4.1 ms). Everything else, including data that is cut short (which OpenCV would decode
     partly without complaint), goes to PIL, whose errors name the reason. The EXIF orientation
     read by PIL is applied here, so both paths rotate alike.
     """
