@@ -73,7 +73,8 @@ pd.set_option("display.max_colwidth", 100)
 #
 # The crop geometry and the detector settings come from `recipes.crop()`. The supplement gives
 # the detector and the 190/256 ratio; the rest (which RetinaFace, thresholds, the box-size
-# rule, detection on a copy of at most 1024 px) are our conventions, each with its note.
+# rule, detection on a copy whose long side is at most `detect_max_side` px) are our conventions,
+# each with its note (`facelib preprocess --detect-max-side` changes it).
 
 # %%
 viz.recipe_table(recipe)

@@ -369,3 +369,32 @@ def test_workers_that_cannot_start_stop_the_run_without_rejecting_files(tmp_path
     assert not (tmp_path / "out" / "parts").exists() or not list((tmp_path / "out" / "parts").iterdir())
     # the same call from an importable main works, and nothing was lost in between
     assert pp.preprocess(src, tmp_path / "out", workers=2, progress=False).faces == 3
+
+
+def test_detect_max_side_option_finds_small_faces_in_large_photos(tmp_path, capsys):
+    """``--detect-max-side``: the recipe's copy misses 60 px faces in a 4000x3000 photo; a
+    full-size copy finds them. The value is part of the folder's options."""
+    import cv2
+
+    from faces_fixtures import grace_hopper, save
+
+    g = grace_hopper()  # the face is about 176 px wide
+    k = 60 / 176
+    small = cv2.resize(g, (round(512 * k), round(600 * k)), interpolation=cv2.INTER_AREA)
+    big = np.full((3000, 4000, 3), 128, np.uint8)
+    for y, x in [(500, 500), (1500, 2000), (2200, 3000)]:
+        big[y:y + small.shape[0], x:x + small.shape[1]] = small
+    src = tmp_path / "src"
+    src.mkdir()
+    save(src / "crowd.png", big)
+    default = pp.preprocess(src, tmp_path / "default", progress=False)
+    assert default.faces == 0
+    assert cli.main(["preprocess", str(src), str(tmp_path / "full"), "--detect-max-side", "4000",
+                     "--no-progress"]) == 0
+    man = storage.read_manifest(tmp_path / "full" / pp.MANIFEST)
+    assert len(man) == 3
+    # the same folder with another detection size is refused, naming the option
+    with pytest.raises(ValueError, match="detect_max_side"):
+        pp.preprocess(src, tmp_path / "full", detect_max_side=1024, progress=False)
+    with pytest.raises(ValueError, match="detect_max_side must be at least 32"):
+        pp.preprocess(src, tmp_path / "x", detect_max_side=8, progress=False)

@@ -690,6 +690,7 @@ def preprocess(
     min_face: int | None = None,
     align: bool = False,
     jpeg_quality: int | None = None,
+    detect_max_side: int | None = None,
     retry_rejects: bool = False,
     limit: int | None = None,
     progress: bool = True,
@@ -707,6 +708,8 @@ def preprocess(
         min_face: minimum face box size in source pixels (default ``recipe.min_face``).
         align: also write 5-point aligned faces (``recipe.aligned_size``) to ``aligned-*.h5``.
         jpeg_quality: overrides ``recipe.jpeg_quality``.
+        detect_max_side: overrides ``recipe.detect_max_side`` (the long side of the copy the
+            detector sees: larger finds smaller faces in large photos, at more CPU per image).
         retry_rejects: process again the files an earlier run could not read.
         limit: process at most this many new files (then stop; a rerun continues).
         progress: show a progress bar with rate and ETA.
@@ -718,6 +721,10 @@ def preprocess(
     recipe = recipe if recipe is not None else recipes.crop(profile)
     if jpeg_quality is not None:
         recipe = recipes.override(recipe, jpeg_quality=jpeg_quality)
+    if detect_max_side is not None:
+        if detect_max_side < 32:
+            raise ValueError(f"detect_max_side must be at least 32 px, got {detect_max_side}")
+        recipe = recipes.override(recipe, detect_max_side=detect_max_side)
     if min_face is None:
         min_face = recipe.min_face
     if shard_size < 1 or workers < 0 or (max_faces_per_image is not None and max_faces_per_image < 1):
@@ -804,6 +811,9 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
                    help=f"also write 5-point aligned {r.aligned_size[0]}x{r.aligned_size[1]} faces")
     p.add_argument("--jpeg-quality", type=int, default=None,
                    help=f"JPEG quality of the stored crops (default {r.jpeg_quality})")
+    p.add_argument("--detect-max-side", type=int, default=None,
+                   help=f"long side of the copy the detector sees (default {r.detect_max_side}; "
+                        "larger finds smaller faces in large photos, slower)")
     p.add_argument("--retry-rejects", action="store_true",
                    help="process again files that earlier runs could not read")
     p.add_argument("--limit", type=int, default=None, help="process at most N new files")
@@ -817,7 +827,7 @@ def _cli(args: argparse.Namespace) -> int:
             args.src, args.out, profile=args.profile, workers=args.workers,
             shard_size=args.shard_size, max_faces_per_image=args.max_faces_per_image,
             min_face=args.min_face, align=args.align, jpeg_quality=args.jpeg_quality,
-            retry_rejects=args.retry_rejects, limit=args.limit, progress=not args.no_progress,
+            detect_max_side=args.detect_max_side, retry_rejects=args.retry_rejects, limit=args.limit, progress=not args.no_progress,
         )
     except (FileNotFoundError, ValueError, RuntimeError, recipes.RecipeError) as e:
         print(f"facelib preprocess: error: {e}", file=sys.stderr)
