@@ -28,10 +28,10 @@ profile = "demo"  # "demo": in-process grid on synthetic faces | "paper": read t
 cluster: str | None = None  # a slurm/clusters.yaml profile: submit the missing runs as a job array, then read the finished ones; None: demo trains here, paper only reads
 results_dir: str | None = None  # runs go to <results_dir>/recognition/<init>/<pct>pct; None: results/ in the repository
 regimes: list = [1.0, 0.1]  # fractions of the training labels (supplement 1.3)
-n_train: int = 96  # synthetic training faces (demo)
-n_test: int = 64  # synthetic test faces of persons held out from training (demo)
+n_train: int = 384  # synthetic training faces (demo)
+n_test: int = 128  # synthetic test faces of persons held out from training (demo)
 image_size: int = 96  # side of the rendered synthetic faces (the task crops input_size from it)
-num_identities: int = 16  # persons per synthetic set
+num_identities: int = 32  # persons per synthetic set
 overrides: dict = {}  # validated recipe overrides, e.g. {"epochs": 2}
 swav_trunk: str | None = None  # our pretrained trunk; None: results/swav_<profile>/trunk.pth (page 03), else a small one is trained here
 imagenet_weights: str | None = None  # local torchvision ImageNet state dict for the "imagenet" init (nothing downloads)
@@ -47,6 +47,7 @@ import torch
 from IPython.display import Markdown, display
 
 from facelib import book, recipes, viz
+from facelib.data import sampling
 from facelib.tasks import plots
 from facelib.tasks import finetune as FT
 
@@ -110,10 +111,21 @@ if len(grid):
 # held-out persons, and TAR at the recipe's FARs on template pairs. With few impostor template
 # pairs (`num_template_impostors`) a FAR of 1e-3 or 1e-4 admits no false accept at all: only
 # the strictest threshold is allowed, which the paper-scale protocol does not suffer from.
+#
+# The `chance` row answers every pair with the more frequent of "same" and "different" (the
+# pairs are balanced: 50 %): the scale to read each run against, in the verdict below the table.
 
 # %%
 cols = ["verification_acc", "verification_std"] + [f"tar_at_far_{f:g}" for f in task.recipe.far_targets] + ["num_pairs", "num_template_impostors"]
-(grid.set_index(["regime", "init"])[cols] if len(grid) else grid).style.format(precision=3)
+rows, baselines = grid, {}
+if profile == "demo":  # chance on the test pairs, no training
+    baselines = {sampling.regime_name(r): FT.mean_baseline("recognition", r, profile=profile, data=data) for r in regimes}
+    rows = pd.concat([grid, pd.DataFrame([{**b, "regime": k, "init": "chance"} for k, b in baselines.items()])])
+(rows.set_index(["regime", "init"])[cols] if len(rows) else rows).style.format(precision=3)
+
+# %%
+if baselines:  # each run against chance (higher verification accuracy is better)
+    display(Markdown(FT.verdict("recognition", FT.versus_baseline("recognition", grid, baselines))))
 
 # %% [markdown]
 # ## The paper's numbers

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from facelib import metrics
 from facelib.tasks.base import Task
 
-__all__ = ["DISFA_AUS", "PooledLinear", "AUTask"]
+__all__ = ["DISFA_AUS", "PooledLinear", "mean_target_init", "AUTask"]
 
 #: The 12 DISFA action units, in the order of ``labels["au"]`` and of Table 1.
 DISFA_AUS: tuple[int, ...] = (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)
@@ -36,6 +36,17 @@ class PooledLinear(nn.Module):
 
     def forward(self, feat: Tensor) -> Tensor:
         return self.fc(feat.mean(dim=(2, 3)))
+
+
+@torch.no_grad()
+def mean_target_init(fc: nn.Linear, bias: np.ndarray) -> bool:
+    """Zero weights and ``bias`` as the bias: the layer outputs ``bias`` whatever its input."""
+    b = torch.as_tensor(np.nan_to_num(np.asarray(bias, np.float64)), dtype=fc.bias.dtype)
+    if b.shape != fc.bias.shape:
+        raise ValueError(f"head bias of shape {tuple(fc.bias.shape)}, mean target of shape {tuple(b.shape)}")
+    fc.weight.zero_()
+    fc.bias.copy_(b)
+    return True
 
 
 class AUTask(Task):
@@ -60,6 +71,11 @@ class AUTask(Task):
 
     def predict(self, out: Tensor) -> dict[str, np.ndarray]:
         return {"au": out.detach().float().cpu().numpy()}
+
+    def init_head(self, head: nn.Module, train: dict[str, np.ndarray]) -> bool:
+        if getattr(self.recipe, "head_init", "default") != "mean target":
+            return False
+        return mean_target_init(head.fc, np.nanmean(train["au"], 0))
 
     def mean_prediction(self, train: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
         return {"au": np.repeat(np.nanmean(train["au"], 0, keepdims=True), n, axis=0)}

@@ -104,6 +104,20 @@ class Task:
         """Predictions of a batch in label units, as NumPy arrays."""
         raise NotImplementedError
 
+    def wants_train_targets(self) -> bool:
+        """Whether :meth:`init_head` needs the training targets (the recipe's ``head_init``)."""
+        return getattr(self.recipe, "head_init", "default") == "mean target"
+
+    def init_head(self, head: nn.Module, train: dict[str, np.ndarray]) -> bool:
+        """Start the head as the mean-target predictor, if the recipe's ``head_init`` says so.
+
+        ``train`` holds the training targets (evaluation crops). Tasks whose head ends in one
+        linear layer (AU, emotion, 3D) set its weights to zero and its bias to the mean target
+        (log class frequencies for classes): training starts from the trivial baseline instead
+        of random outputs it must first unlearn. Returns whether anything was done.
+        """
+        return False
+
     def mean_prediction(self, train: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
         """The trivial baseline: predict the training targets' mean (majority class) for ``n`` faces."""
         raise NotImplementedError(f"the {self.name} task has no mean baseline")

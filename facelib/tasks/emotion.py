@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from facelib import metrics
-from facelib.tasks.au import PooledLinear
+from facelib.tasks.au import PooledLinear, mean_target_init
 from facelib.tasks.base import Task
 
 __all__ = ["ccc_loss", "emotion_loss", "EmotionTask"]
@@ -66,6 +66,15 @@ class EmotionTask(Task):
     def predict(self, out: Tensor) -> dict[str, np.ndarray]:
         o = out.detach().float().cpu().numpy()
         return {"valence": o[:, 0], "arousal": o[:, 1], "logits": o[:, 2:]}
+
+    def init_head(self, head: nn.Module, train: dict[str, np.ndarray]) -> bool:
+        if getattr(self.recipe, "head_init", "default") != "mean target":
+            return False
+        # class frequencies with one pseudo-count each (no class gets log 0)
+        freq = np.bincount(train["expression"], minlength=self.recipe.num_classes) + 1.0
+        log_prior = np.log(freq / freq.sum())
+        return mean_target_init(head.fc, np.r_[train["valence"].mean(), train["arousal"].mean(),
+                                               log_prior - log_prior.mean()])
 
     def mean_prediction(self, train: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
         logits = np.zeros((n, self.recipe.num_classes))

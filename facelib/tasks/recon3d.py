@@ -15,22 +15,58 @@ Shown in ``notebooks/08_3d_reconstruction.py``.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from facelib import metrics
 from facelib.tasks import augment as A
-from facelib.tasks.au import PooledLinear
+from facelib.tasks.au import mean_target_init
 from facelib.tasks.base import Task
 from facelib.tasks.landmarks import CED_THRESHOLDS, landmark_metrics
 
-__all__ = ["Recon3DTask"]
+__all__ = ["StandardisedHead", "Recon3DTask"]
 
 NUM_POINTS = 68
+
+
+class StandardisedHead(nn.Module):
+    """Pooled features -> one linear layer -> ``mean + std * z``: outputs in target units.
+
+    ``mean`` and ``std`` (buffers, saved with the model) are the per-coordinate moments of the
+    training targets (:meth:`set_standardisation`), so the linear layer works in standardised
+    units (as 3DDFA standardises its regression targets) and the loss can weigh each
+    coordinate by its spread: unstandardised crop coordinates vary by a few hundredths, and
+    SGD's gradients on them are as small.
+    """
+
+    def __init__(self, channels: int, out: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(channels, out)
+        self.register_buffer("mean", torch.zeros(out))
+        self.register_buffer("std", torch.ones(out))
+
+    @torch.no_grad()
+    def set_standardisation(self, targets: np.ndarray, min_std: float = 1e-3) -> None:
+        """Mean of each coordinate and std of each axis over ``targets`` (N, P, 3).
+
+        The std of an axis pools its coordinates over all points and images (the spread of the
+        points over the face); an axis without values (no depth) gets mean 0 and std 1.
+        """
+        t = np.asarray(targets, np.float64)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (no depth)
+            mean = np.nan_to_num(np.nanmean(t, 0), nan=0.0)
+            std = np.nan_to_num(np.nanstd(t.reshape(-1, t.shape[-1]), 0), nan=1.0)
+        std = np.broadcast_to(np.maximum(std, min_std), mean.shape)
+        self.mean.copy_(torch.as_tensor(mean.reshape(-1)))
+        self.std.copy_(torch.as_tensor(std.reshape(-1)))
+
+    def forward(self, feat: Tensor) -> Tensor:
+        return self.mean + self.std * self.fc(feat.mean(dim=(2, 3)))
 
 
 class Recon3DTask(Task):
@@ -53,16 +89,28 @@ class Recon3DTask(Task):
                 "points": pts.astype(np.float32)}
 
     def build_head(self, channels: int, side: int) -> nn.Module:
-        return PooledLinear(channels, NUM_POINTS * 3)
+        return StandardisedHead(channels, NUM_POINTS * 3)
 
     def loss(self, model: nn.Module, out: Tensor, target: dict[str, Tensor]) -> Tensor:
-        t = target["coords"]
+        # squared error in standardised units: ((out - t) / std)^2 per coordinate
+        t = target["coords"].view(len(out), -1)
         known = torch.isfinite(t)
-        return F.mse_loss(out.view(-1, NUM_POINTS, 3)[known], t[known])
+        z = (out - torch.nan_to_num(t)) / model.head.std
+        return z[known].square().mean()
 
     def predict(self, out: Tensor) -> dict[str, np.ndarray]:
         c = out.detach().float().cpu().numpy().reshape(-1, NUM_POINTS, 3)
         return {"points": (c + self._norm()) * self.input_size}
+
+    def wants_train_targets(self) -> bool:
+        return True  # the standardisation of the targets, always
+
+    def init_head(self, head: nn.Module, train: dict[str, np.ndarray]) -> bool:
+        """Set the target standardisation from ``train``; then the mean-target start (recipe)."""
+        head.set_standardisation(train["coords"])
+        if getattr(self.recipe, "head_init", "default") == "mean target":
+            return mean_target_init(head.fc, np.zeros(NUM_POINTS * 3))
+        return True
 
     def mean_prediction(self, train: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
         return {"points": np.repeat(np.nanmean(train["points"], 0, keepdims=True), n, axis=0)}
