@@ -232,3 +232,41 @@ def test_sigkilled_run_resumes_to_the_same_metrics(tmp_path, repo_root):
     killed = json.loads((tmp_path / "killed" / "metrics.json").read_text())
     assert killed == json.loads((tmp_path / "whole" / "metrics.json").read_text())
     assert len(FT.read_log(tmp_path / "killed", "epoch")) == 4
+
+
+def test_versus_baseline_and_verdict():
+    import pandas as pd
+    grid = pd.DataFrame([{"init": "random", "regime": "100%", "nme_interocular": 0.2, "nme_box": 0.1},
+                         {"init": "ours", "regime": "100%", "nme_interocular": 0.3, "nme_box": 0.1},
+                         {"init": "random", "regime": "10%", "nme_interocular": 0.2, "nme_box": 0.1}])
+    base = {"100%": {"nme_interocular": 0.25, "nme_box": 0.15}, "10%": {"nme_interocular": 0.1, "nme_box": 0.05}}
+    table = FT.versus_baseline("landmarks", grid, base)
+    assert list(table["better"]) == [True, True, False, True, False, False]
+    np.testing.assert_allclose(table["gain"], [0.05, 0.05, -0.05, 0.05, -0.1, -0.05])
+    assert table["clear"].tolist() == table["better"].tolist()  # 20-33 % lower errors: clear
+    text = FT.verdict("landmarks", table)
+    assert "Not better than the trivial baseline: ours (nme_interocular 0.300 vs 0.250)" in text
+    assert "**10%**: Not better" in text
+    # higher is better for accuracies; one flat baseline for every regime; margins
+    rec = FT.versus_baseline("recognition", pd.DataFrame([{"init": "random", "regime": "100%", "verification_acc": 0.7},
+                                                          {"init": "ours", "regime": "100%", "verification_acc": 0.52}]),
+                             {"verification_acc": 0.5})
+    assert rec["better"].all() and rec["clear"].tolist() == [True, False]
+    text = FT.verdict("recognition", rec)
+    assert "less than a clear margin: ours (verification_acc 0.520 vs 0.500)" in text
+    assert "Clearly better: random" in text
+    only = FT.verdict("recognition", rec.iloc[:1])
+    assert "every run beats the trivial baseline by a clear margin" in only
+    # errors: 5 % of the baseline
+    small = FT.versus_baseline("landmarks", grid.iloc[:1].assign(nme_interocular=0.24), base)
+    assert small["better"].iloc[0] and not small["clear"].iloc[0]
+
+
+def test_checkpoint_interval_keeps_resume_exact(tmp_path):
+    # checkpoint_every_s: no checkpoint between epochs inside the interval, one at the end of
+    # the call; stopping and resuming still ends with the same metrics
+    kw = dict(data=TINY, overrides={"epochs": 3, "batch_size": 8}, progress=False)
+    full = FT.finetune("au", tmp_path / "full", **kw)
+    assert FT.finetune("au", tmp_path / "cut", until_epoch=2, checkpoint_every_s=3600.0, **kw) is None
+    assert checkpoint.load(tmp_path / "cut" / FT.CHECKPOINT)["epoch"] == 2
+    assert FT.finetune("au", tmp_path / "cut", resume=True, checkpoint_every_s=3600.0, **kw) == full

@@ -97,3 +97,67 @@ def test_pairs_and_templates():
     temps, tid = template_pairs(np.random.default_rng(0).normal(size=(12, 5)), ident)
     assert temps.shape == (8, 5) and list(tid) == [0, 0, 1, 1, 2, 2, 3, 3]
     np.testing.assert_allclose(np.linalg.norm(temps, axis=1), 1.0)
+
+
+@pytest.mark.parametrize("name", ["au", "emotion", "recon3d"])
+def test_heads_start_as_the_mean_predictor(name):
+    # head_init "mean target": whatever the image, the untrained model predicts the training
+    # targets' mean (the most frequent expression for the classes), i.e. the trivial baseline
+    task = FT.make_task(name, "demo")
+    data = FT.DataSpec(n_train=12, n_test=4, size=64, num_identities=3)
+    train, test = data.build(name)
+    targets = FT._collate_targets([task.prepare(*train[i], None)[1] for i in range(len(train))])
+    from facelib.tasks.backbone import FaceModel, build_trunk, feature_shape
+    trunk, _ = build_trunk("resnet18", "random")
+    c, side = feature_shape(trunk, task.input_size)
+    head = task.build_head(c, side)
+    assert task.wants_train_targets() and task.init_head(head, targets)
+    model = FaceModel(trunk, head).eval()
+    x = torch.stack([torch.from_numpy(task.prepare(*test[i], None)[0]) for i in range(len(test))])
+    with torch.no_grad():
+        pred = task.predict(model(x))
+    want = task.mean_prediction(targets, len(test))
+    for key in want:
+        if key == "logits":
+            assert (pred[key].argmax(1) == want[key].argmax(1)).all()
+        else:
+            np.testing.assert_allclose(pred[key], want[key], rtol=1e-5, atol=1e-5)
+    # "default" keeps PyTorch's random head: its predictions depend on the image
+    random_task = FT.make_task(name, "demo", {"head_init": "default"})
+    if name != "recon3d":
+        assert not random_task.wants_train_targets()
+
+
+def test_recon3d_loss_is_standardised_per_axis():
+    task = FT.make_task("recon3d", "demo")
+    head = task.build_head(8, 2)
+    coords = np.random.default_rng(0).normal(size=(20, 68, 3)) * [0.2, 0.1, 0.05]
+    coords[:, :, 2] = np.nan  # no depth (300W-LP): mean 0, std 1 on z
+    head.set_standardisation(coords)
+    std = head.std.view(68, 3)
+    assert torch.allclose(std[:, 0], torch.tensor(np.nanstd(coords[:, :, 0]), dtype=std.dtype))
+    assert torch.allclose(std[:, 1], torch.tensor(np.nanstd(coords[:, :, 1]), dtype=std.dtype))
+    assert (std[:, 2] == 1).all() and (head.mean.view(68, 3)[:, 2] == 0).all()
+    model = torch.nn.Module()
+    model.head = head
+    t = torch.zeros(2, 68, 3)
+    out = torch.zeros(2, 204)
+    out.view(2, 68, 3)[:, :, 0] = std[:, 0]  # one std off on x, exact on y and z
+    loss = task.loss(model, out, {"coords": t})
+    assert loss.item() == pytest.approx(1 / 3, rel=1e-5)
+
+
+def test_synthetic_sets_are_rendered_once_and_protected():
+    data = FT.DataSpec(n_train=3, n_test=2, size=64, num_identities=2)
+    a, _ = data.build()
+    b, _ = data.build()
+    assert a is b  # the runs of a page share the rendered faces
+    img, labels = a[1]
+    ref_img, ref_labels = synth.render(1, 0, 64, 2)
+    np.testing.assert_array_equal(img, ref_img)
+    np.testing.assert_array_equal(labels["landmarks_2d"], ref_labels["landmarks_2d"])
+    with pytest.raises(ValueError):
+        img[0, 0, 0] = 1  # read-only
+    labels["landmarks_2d"][:] = 0  # a copy: the cached labels are untouched
+    np.testing.assert_array_equal(a[1][1]["landmarks_2d"], ref_labels["landmarks_2d"])
+    assert a[-1][1]["identity"] == 0

@@ -558,6 +558,10 @@ KEY_METRICS: dict[str, tuple[tuple[str, int], ...]] = {
     "emotion": (("acc", +1), ("valence_ccc", +1), ("arousal_ccc", +1)),
     "recon3d": (("nme_box", -1), ("nme_box_3d", -1)),
 }
+#: What :func:`verdict` calls a clear margin over the baseline: errors (NME, MAE) at least 5 %
+#: lower than the baseline's; accuracies, ICC and CCC at least 0.05 higher (in their units).
+CLEAR_RELATIVE_ERROR_GAIN = 0.05
+CLEAR_ABSOLUTE_GAIN = 0.05
 
 
 def versus_baseline(task_name: str, grid: "pd.DataFrame", baseline: dict[str, Any]) -> "pd.DataFrame":
@@ -570,8 +574,10 @@ def versus_baseline(task_name: str, grid: "pd.DataFrame", baseline: dict[str, An
 
     Returns:
         One row per run and metric: ``init, regime, metric, value, baseline, better`` (bool: on
-        the right side of the baseline) and ``gain`` (the improvement, in the metric's units:
-        positive when better).
+        the right side of the baseline), ``gain`` (the improvement, in the metric's units:
+        positive when better) and ``clear`` (bool: by at least the clear margin,
+        :data:`CLEAR_RELATIVE_ERROR_GAIN` of the baseline for errors, :data:`CLEAR_ABSOLUTE_GAIN`
+        otherwise).
     """
     import pandas as pd
 
@@ -584,25 +590,34 @@ def versus_baseline(task_name: str, grid: "pd.DataFrame", baseline: dict[str, An
                 continue
             v, b = float(r[metric]), float(base[metric])
             gain = sign * (v - b) if math.isfinite(v) and math.isfinite(b) else float("nan")
+            need = CLEAR_RELATIVE_ERROR_GAIN * abs(b) if sign < 0 else CLEAR_ABSOLUTE_GAIN
             rows.append({"init": r["init"], "regime": r["regime"], "metric": metric, "value": v,
-                         "baseline": b, "better": bool(gain > 0), "gain": gain})
-    return pd.DataFrame(rows, columns=["init", "regime", "metric", "value", "baseline", "better", "gain"])
+                         "baseline": b, "better": bool(gain > 0), "gain": gain, "clear": bool(gain >= need)})
+    return pd.DataFrame(rows, columns=["init", "regime", "metric", "value", "baseline", "better", "gain", "clear"])
 
 
 def verdict(task_name: str, table: "pd.DataFrame") -> str:
-    """One Markdown sentence per regime from :func:`versus_baseline`: which runs beat the baseline."""
+    """One Markdown line per regime from :func:`versus_baseline`: which runs beat the baseline.
+
+    Each run and headline metric is put in one of three groups: better by a clear margin,
+    better by less, not better.
+    """
     if not len(table):
         return "No finished runs to compare with the baseline."
     lines = []
     for regime, part in table.groupby("regime", sort=False):
-        good = [f"{r.init} ({r.metric} {r.value:.3f} vs {r.baseline:.3f})" for r in part.itertuples() if r.better]
-        bad = [f"{r.init} ({r.metric} {r.value:.3f} vs {r.baseline:.3f})" for r in part.itertuples() if not r.better]
-        if not bad:
-            lines.append(f"- **{regime}**: every run beats the trivial baseline on every headline metric: "
-                         + "; ".join(good) + ".")
-        else:
-            lines.append(f"- **{regime}**: not better than the trivial baseline: " + "; ".join(bad)
-                         + (f". Better: {'; '.join(good)}." if good else "."))
+        fmt = lambda rows: "; ".join(f"{r.init} ({r.metric} {r.value:.3f} vs {r.baseline:.3f})" for r in rows)
+        clear = [r for r in part.itertuples() if r.clear]
+        slight = [r for r in part.itertuples() if r.better and not r.clear]
+        worse = [r for r in part.itertuples() if not r.better]
+        if len(clear) == len(part):
+            lines.append(f"- **{regime}**: every run beats the trivial baseline by a clear margin on every "
+                         f"headline metric: {fmt(clear)}.")
+            continue
+        parts = [f"not better than the trivial baseline: {fmt(worse)}" if worse else "",
+                 f"better by less than a clear margin: {fmt(slight)}" if slight else "",
+                 f"clearly better: {fmt(clear)}" if clear else ""]
+        lines.append(f"- **{regime}**: " + ". ".join(p[0].upper() + p[1:] for p in parts if p) + ".")
     return "\n".join(lines)
 
 
