@@ -270,3 +270,17 @@ def test_checkpoint_interval_keeps_resume_exact(tmp_path):
     assert FT.finetune("au", tmp_path / "cut", until_epoch=2, checkpoint_every_s=3600.0, **kw) is None
     assert checkpoint.load(tmp_path / "cut" / FT.CHECKPOINT)["epoch"] == 2
     assert FT.finetune("au", tmp_path / "cut", resume=True, checkpoint_every_s=3600.0, **kw) == full
+
+
+def test_a_changed_initialisation_file_makes_the_run_stale(tmp_path):
+    # "ours" rewritten under the same name (a new pretraining): the old run is not resumed
+    path = tmp_path / "trunk.pth"
+    torch.save(torchvision.models.resnet18().state_dict(), path)
+    kw = dict(init="ours", init_path=str(path), data=TINY, overrides={"epochs": 1}, progress=False)
+    FT.finetune("au", tmp_path / "run", **kw)
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["init_digest"]
+    assert FT.finetune("au", tmp_path / "run", resume=True, **kw)  # same file: read back
+    torch.manual_seed(1)
+    torch.save(torchvision.models.resnet18().state_dict(), path)
+    with pytest.raises(FT.StaleRunError, match="init_digest"):
+        FT.finetune("au", tmp_path / "run", resume=True, **kw)

@@ -197,6 +197,19 @@ def _synthetic_set(n: int, seed: int, size: int, num_identities: int) -> _Render
     return _RenderedFaces(n, seed, size, num_identities)
 
 
+def _file_digest(path: str | os.PathLike[str] | None) -> str | None:
+    """SHA-256 of a weights file (None for none): a run resumes only from the same initialisation,
+    even when a pretraining rewrites its trunk under the same name."""
+    if path is None or not Path(path).is_file():
+        return None
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def run_name(task: str, init: str, regime: float) -> str:
     """``task/init/<pct>pct``, as :class:`facelib.launch.GridPoint` names runs."""
     return f"{task}/{init}/{f'{regime * 100:g}'.replace('.', 'p')}pct"
@@ -425,7 +438,7 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
                             "or choose another run directory")
     if (ckpt_path.exists() or metrics_path.exists()) and (out / "run.json").exists():
         _check_same_run(out, {"task": task_name, "init": init, "regime": float(regime), "profile": profile,
-                              "data": dataclasses.asdict(data)})
+                              "data": dataclasses.asdict(data), "init_digest": _file_digest(init_path)})
     if metrics_path.exists() and resume:
         _check_same_recipe(out, make_task(task_name, profile, overrides, 2))
         return json.loads(metrics_path.read_text())
@@ -449,6 +462,7 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
 
     recipe_record = _recipe_record(task)
     info = {"task": task_name, "init": init, "init_path": init_info["path"], "init_layout": init_info["layout"],
+            "init_digest": _file_digest(init_path),
             "regime": float(regime), "regime_name": sampling.regime_name(regime), "profile": profile,
             "arch": arch, "device": str(dev), "n_train": int(len(subset)), "n_test": len(test_ds),
             "data": dataclasses.asdict(data), "epochs": recipe.epochs, "torch": torch.__version__,
