@@ -109,7 +109,10 @@ def _worker(rank: int, port: int, out_dir: str, results: dict) -> None:
 
 _TRAIN = dict(arch="resnet18", batch_size=8, epochs=2, warmup_epochs=1, num_prototypes=12,
               hidden_mlp=32, feat_dim=16, nmb_crops=(2, 2), size_crops=(32, 16), input_size=40,
-              train_images=0, freeze_prototypes_iters=1, sync_bn=True, sync_bn_group_size=8)
+              train_images=0, freeze_prototypes_iters=1, sync_bn=True, sync_bn_group_size=8,
+              # the paper's colour augmentation (the demo has none): the tolerances below were
+              # measured on these augmented images
+              color_jitter_p=0.8, grayscale_p=0.2)
 
 
 def _train_images() -> list[np.ndarray]:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from facelib.swav.model import build_trunk
-from facelib.swav.retrieval import embed, retrieval_scores
+from facelib.swav.retrieval import _batches, embed, precise_bn, retrieval_scores
 
 
 def test_scores_on_a_hand_checked_case() -> None:
@@ -35,6 +35,25 @@ def test_embed_gives_unit_vectors_and_restores_mode() -> None:
     f = embed(trunk, imgs, 32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), batch_size=2)
     assert f.shape == (5, 512) and np.allclose(np.linalg.norm(f, axis=1), 1, atol=1e-5)
     assert trunk.training
+
+
+def test_precise_bn_recomputes_the_statistics_on_the_images_and_leaves_the_trunk() -> None:
+    torch.manual_seed(0)
+    trunk = build_trunk("resnet18").train()
+    before = {k: v.clone() for k, v in trunk.state_dict().items()}
+    imgs = [np.random.default_rng(i).integers(0, 256, (40, 48, 3), dtype=np.uint8) for i in range(6)]
+    mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+    net = precise_bn(trunk, imgs, 32, mean, std, batch_size=3)
+    assert not net.training and trunk.training
+    for k, v in trunk.state_dict().items():
+        assert torch.equal(v, before[k]), f"{k} changed in the original trunk"
+    # bn1 sees conv1's output: its running mean is the average of the two batches' means.
+    with torch.no_grad():
+        means = [trunk.conv1(x).mean(dim=(0, 2, 3)) for x in _batches(imgs, 32, mean, std, 3)]
+    assert torch.allclose(net.bn1.running_mean, torch.stack(means).mean(0), atol=1e-5)
+    assert int(net.bn1.num_batches_tracked) == 2
+    f = embed(net, imgs, 32, mean, std)
+    assert f.shape == (6, 512) and np.isfinite(f).all()
 
 
 def test_bad_input() -> None:

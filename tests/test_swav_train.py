@@ -64,7 +64,7 @@ def test_log_records_and_exported_trunk(tmp_path) -> None:
     kinds = [r["kind"] for r in recs]
     assert kinds[0] == "start" and kinds.count("epoch") == 2 and kinds.count("iter") == 4
     it = next(r for r in recs if r["kind"] == "iter")
-    for key in ("loss", "lr", "code_entropy", "usage_entropy", "prototypes_used", "images_per_s"):
+    for key in ("loss", "lr", "code_entropy", "score_spread", "usage_entropy", "prototypes_used", "images_per_s"):
         assert key in it
     sched = recipes.lr_schedule(recipes.pretrain("demo", **{**TINY, "epochs": 2}), 2)
     assert [r["lr"] for r in recs if r["kind"] == "iter"] == pytest.approx(list(sched))
@@ -231,3 +231,39 @@ def test_a_second_writer_in_the_same_run_directory_is_refused(tmp_path) -> None:
         held.close()
     result, _ = _run(tmp_path, epochs=1, warmup_epochs=0)  # free again
     assert result.finished
+
+
+def test_synthetic_faces_are_cut_in_the_paper_crop_geometry() -> None:
+    from facelib.data.synth import render
+    from facelib.faces.crop import crop_face, transform_boxes
+    from facelib.swav.data import SYNTH_RENDER_SCALE, CachedImages, synthetic_faces
+
+    ds = synthetic_faces(3, seed=0, size=48, num_identities=2)
+    img, labels = ds[1]
+    assert img.shape == (48, 48, 3) and img.dtype == np.uint8 and labels["identity"] == 1
+    big, big_labels = render(1, 0, round(SYNTH_RENDER_SCALE * 48), 2)
+    crop = recipes.crop()
+    ref, M = crop_face(big, big_labels["box"], crop.face_size * 48 / crop.output_size, 48)
+    assert np.array_equal(img, ref)
+    # The face box spans face_size / output_size (190/256) of the side, as in the paper's crops.
+    box = transform_boxes(M, big_labels["box"][None])[0]
+    assert max(box[2] - box[0], box[3] - box[1]) == pytest.approx(48 * crop.face_size / crop.output_size, rel=1e-3)
+    cached = CachedImages(ds)
+    assert len(cached) == 3 and np.array_equal(cached[1], img) and cached[1] is cached[1]
+
+
+def test_score_spread_is_logged_and_zero_for_prototype_blind_embeddings() -> None:
+    from facelib.swav.loss import SwAVLoss
+
+    loss = SwAVLoss(num_crops=2, crops_for_assign=(0, 1), feat_dim=4)
+    protos = torch.nn.functional.normalize(torch.randn(6, 4), dim=1)
+    z = torch.nn.functional.normalize(torch.randn(16, 4), dim=1)
+    out = loss(z, z @ protos.t(), protos)
+    assert float(out.score_spread) > 0.05
+    # Embeddings orthogonal to every prototype score them all alike: spread 0, codes uniform.
+    protos_flat = torch.nn.functional.normalize(torch.cat([torch.randn(6, 3), torch.zeros(6, 1)], 1), dim=1)
+    z_flat = torch.zeros(16, 4)
+    z_flat[:, 3] = 1
+    out = loss(z_flat, z_flat @ protos_flat.t(), protos_flat)
+    assert float(out.score_spread) == pytest.approx(0, abs=1e-6)
+    assert float(out.loss) == pytest.approx(np.log(6), abs=1e-4)

@@ -23,7 +23,79 @@ from torch.utils.data import Dataset, Sampler
 
 from .transforms import MultiCrop, as_rgb_uint8
 
-__all__ = ["MultiCropDataset", "EpochSampler"]
+__all__ = ["MultiCropDataset", "EpochSampler", "FaceCrop", "synthetic_faces", "CachedImages", "SYNTH_RENDER_SCALE"]
+
+
+#: Synthetic faces are rendered this many times larger than the pretraining images, then cut to
+#: the paper's crop geometry (:class:`FaceCrop`): the renderer's face box spans about 0.4 of its
+#: side, and the crop (box * 256 / 190) about 0.57, so 1.6x gives crops of about the image size.
+SYNTH_RENDER_SCALE = 1.6
+
+
+class FaceCrop:
+    """``(image, labels) -> (crop, labels)``: the paper's pretraining crop of a labelled face.
+
+    Supplement 1.1 pretrains on 256 x 256 crops in which the detected face spans 190 px
+    (``recipes.crop()``); :func:`facelib.faces.crop.crop_face` cuts that geometry around the
+    face ``box`` of the labels and resizes it to ``size``. Landmarks are not moved (the
+    pretraining uses the image only).
+    """
+
+    def __init__(self, size: int, face_size: int, output_size: int, rule: str = "max") -> None:
+        self.size = int(size)
+        self.face_size = face_size
+        self.output_size = output_size
+        self.rule = rule
+
+    def __call__(self, image: np.ndarray, labels: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+        from ..faces.crop import crop_face
+        crop, _ = crop_face(image, labels["box"], face_size=self.face_size * self.size / self.output_size,
+                            output_size=self.size, rule=self.rule)
+        return crop, labels
+
+
+def synthetic_faces(n: int, seed: int, size: int, num_identities: int = 100) -> Dataset:  # type: ignore[type-arg]
+    """``n`` synthetic faces (``facelib.data.synth``) as pretraining images of ``size`` px.
+
+    Rendered at ``SYNTH_RENDER_SCALE * size`` and cut to the paper's crop geometry
+    (``recipes.crop()``: the face box spans 190/256 of the side), as the real pretraining images
+    are; items are ``(image, labels)`` with the renderer's labels (``identity`` etc.).
+    """
+    from .. import recipes
+    from ..data.synth import SynthFaces
+
+    geometry = recipes.crop()
+    crop = FaceCrop(size, geometry.face_size, geometry.output_size, geometry.box_size)
+    return SynthFaces(n, seed=seed, size=int(round(SYNTH_RENDER_SCALE * size)),
+                      num_identities=num_identities, transform=crop)
+
+
+class CachedImages(Dataset):  # type: ignore[type-arg]
+    """The images of a deterministic dataset (``item[0]``), kept in memory after the first access.
+
+    Synthetic faces are re-rendered at every access; an epoch of the demo renders each face
+    again for nothing. Up to ``max_bytes`` of images are kept (per process); later ones are
+    read from ``base`` every time.
+    """
+
+    def __init__(self, base: Dataset, max_bytes: int = 1 << 30) -> None:  # type: ignore[type-arg]
+        self.base = base
+        self.max_bytes = max_bytes
+        self._cache: dict[int, np.ndarray] = {}
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        img = self._cache.get(i)
+        if img is None:
+            item = self.base[i]
+            img = item[0] if isinstance(item, (tuple, list)) else item
+            if self._bytes + img.nbytes <= self.max_bytes:
+                self._cache[i] = img
+                self._bytes += img.nbytes
+        return img
 
 
 class MultiCropDataset(Dataset):  # type: ignore[type-arg]

@@ -67,6 +67,10 @@ class LossOutput:
     codes: list[Tensor]  # (B, K) per assignment crop
     code_entropy: Tensor  # scalar: mean per-sample entropy of the codes (nats)
     assignments: Tensor  # (n_assign * B,) argmax prototype of the assignment crops' scores
+    # scalar: mean over the assignment crops' rows of the std of their scores over the K
+    # prototypes. Near 0 the embeddings score every prototype alike (they sit in a direction the
+    # prototypes do not cover): codes and predictions turn uniform and the loss sits at ln K.
+    score_spread: Tensor | None = None
 
 
 class SwAVLoss(nn.Module):
@@ -169,6 +173,8 @@ class SwAVLoss(nn.Module):
         with torch.no_grad():
             q_all = torch.cat(codes)
             entropy = -(q_all * torch.log(q_all.clamp_min(1e-30))).sum(dim=1).mean()
-            assign = torch.cat([scores[bs * c: bs * (c + 1)].detach().argmax(dim=1)
-                                for c in self.crops_for_assign])
-        return LossOutput(loss=loss, codes=codes, code_entropy=entropy, assignments=assign)
+            rows = torch.cat([scores[bs * c: bs * (c + 1)].detach().float() for c in self.crops_for_assign])
+            assign = rows.argmax(dim=1)
+            spread = rows.std(dim=1).mean()
+        return LossOutput(loss=loss, codes=codes, code_entropy=entropy, assignments=assign,
+                          score_spread=spread)

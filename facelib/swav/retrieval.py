@@ -16,7 +16,46 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["embed", "retrieval_scores"]
+__all__ = ["embed", "precise_bn", "retrieval_scores"]
+
+
+def _batches(images: Sequence[np.ndarray], size: int, mean: Sequence[float], std: Sequence[float],
+             batch_size: int):
+    m = np.asarray(mean, np.float32) * 255
+    s = np.asarray(std, np.float32) * 255
+    for start in range(0, len(images), batch_size):
+        chunk = [cv2.resize(np.asarray(im), (size, size), interpolation=cv2.INTER_AREA)
+                 for im in images[start:start + batch_size]]
+        x = (np.stack(chunk).astype(np.float32) - m) / s
+        yield torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
+
+
+@torch.no_grad()
+def precise_bn(trunk: nn.Module, images: Sequence[np.ndarray], size: int,
+               mean: Sequence[float], std: Sequence[float], batch_size: int = 64) -> nn.Module:
+    """A copy of ``trunk`` whose BatchNorm statistics are recomputed on ``images`` ("precise BN").
+
+    A SwAV trunk's running statistics mix every crop resolution it was trained on (the trunk runs
+    once per resolution, the small crops last), and a randomly initialised trunk has none (mean
+    0, variance 1). Recomputing them as plain averages over batches of ``images`` resized to
+    ``size`` puts both on the same footing before :func:`embed`. Labels are not used.
+
+    Returns:
+        A new module in eval mode; ``trunk`` is left unchanged.
+    """
+    import copy
+
+    net = copy.deepcopy(trunk)
+    bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return net.eval()
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches
+    net.train()
+    for x in _batches(images, size, mean, std, batch_size):
+        net(x)
+    return net.eval()
 
 
 @torch.no_grad()
@@ -36,15 +75,10 @@ def embed(trunk: nn.Module, images: Sequence[np.ndarray], size: int,
     """
     was_training = trunk.training
     trunk.eval()
-    m = np.asarray(mean, np.float32) * 255
-    s = np.asarray(std, np.float32) * 255
     feats = []
     try:
-        for start in range(0, len(images), batch_size):
-            chunk = [cv2.resize(np.asarray(im), (size, size), interpolation=cv2.INTER_AREA)
-                     for im in images[start:start + batch_size]]
-            x = (np.stack(chunk).astype(np.float32) - m) / s
-            f = trunk(torch.from_numpy(x).permute(0, 3, 1, 2).contiguous())
+        for x in _batches(images, size, mean, std, batch_size):
+            f = trunk(x)
             feats.append(torch.nn.functional.normalize(f.float(), dim=1).numpy())
     finally:
         trunk.train(was_training)

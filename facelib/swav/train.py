@@ -8,8 +8,9 @@ prototypes frozen for the first ``freeze_prototypes_iters`` iterations, and a st
 message at the first non-finite loss. It writes to ``out_dir``:
 
 * ``log.jsonl``: one JSON record per logging step (``"kind": "iter"``) and per epoch
-  (``"kind": "epoch"``): loss, learning rate, code entropy, prototype usage (entropy of the
-  hard assignments and number of prototypes used), images/s;
+  (``"kind": "epoch"``): loss, learning rate, code entropy, score spread (std of an image's
+  scores over the prototypes: near 0 every prototype scores alike and the loss sits at ln K),
+  prototype usage (entropy of the hard assignments and number of prototypes used), images/s;
 * ``checkpoint.pth``: written atomically after every epoch (model, optimiser, scaler, epoch,
   iteration, RNG states, queue, recipe); ``resume=True`` continues from it and replays the
   uninterrupted run exactly (same data order, same augmentations, same losses);
@@ -150,14 +151,17 @@ class _Meter:
     def reset(self) -> None:
         self.loss = 0.0
         self.entropy = 0.0
+        self.spread = 0.0
         self.steps = 0
         self.images = 0
         self.counts = torch.zeros(self.k, dtype=torch.float64)
         self.t0 = time.perf_counter()
 
-    def update(self, loss: float, entropy: float, assignments: Tensor, images: int) -> None:
+    def update(self, loss: float, entropy: float, assignments: Tensor, images: int,
+               spread: float = 0.0) -> None:
         self.loss += loss
         self.entropy += entropy
+        self.spread += spread
         self.steps += 1
         self.images += images
         self.counts += torch.bincount(assignments.cpu(), minlength=self.k).double()
@@ -171,6 +175,7 @@ class _Meter:
         return {
             "loss": self.loss / steps,
             "code_entropy": self.entropy / steps,
+            "score_spread": self.spread / steps,
             "usage_entropy": _entropy(counts),
             "usage_entropy_max": math.log(self.k),
             "prototypes_used": int((counts > 0).sum()),
@@ -426,8 +431,9 @@ def _train(recipe: recipes.Pretrain, dataset: Dataset, out: Path, *, rank: int, 
             scaler.update()
 
             entropy = float(out_step.code_entropy)
-            window.update(value, entropy, out_step.assignments, local_bs)
-            epoch_meter.update(value, entropy, out_step.assignments, local_bs)
+            spread = float(out_step.score_spread) if out_step.score_spread is not None else 0.0
+            window.update(value, entropy, out_step.assignments, local_bs, spread)
+            epoch_meter.update(value, entropy, out_step.assignments, local_bs, spread)
             final_loss = value
             step_record = {"kind": "step", "epoch": epoch, "iteration": iteration, "loss": value, "lr": lr}
             if on_iteration is not None:
@@ -483,7 +489,8 @@ class DataSpec:
     """Where pretraining images come from: generated faces or preprocessed HDF5 shards.
 
     Attributes:
-        kind: ``"synthetic"`` (``facelib.data.synth.SynthFaces``) or ``"shards"``
+        kind: ``"synthetic"`` (``facelib.data.synth`` faces in the paper's crop geometry,
+            :func:`facelib.swav.data.synthetic_faces`) or ``"shards"``
             (``facelib.storage.ShardDataset`` over ``manifest`` and ``root``).
         manifest: parquet manifest of the shards.
         root: folder the manifest's shard paths are relative to.
@@ -500,14 +507,18 @@ class DataSpec:
     synthetic_identities: int = 100
 
     def build(self, recipe: recipes.Pretrain) -> Dataset:  # type: ignore[type-arg]
-        """The dataset, rendered at ``recipe.input_size`` for synthetic faces."""
+        """The dataset; synthetic faces are cut to the paper's crop geometry at ``recipe.input_size``.
+
+        See :func:`facelib.swav.data.synthetic_faces` (the face box spans 190/256 of the side, as
+        in the real pretraining images); they are kept in memory once rendered.
+        """
         if self.kind == "synthetic":
-            from ..data.synth import SynthFaces
+            from .data import CachedImages, synthetic_faces
             n = self.synthetic_images or recipe.train_images
             if not n:
                 raise ValueError("synthetic data needs a number of images (train_images or synthetic_images)")
-            return SynthFaces(n, seed=self.synthetic_seed, size=recipe.input_size,
-                              num_identities=self.synthetic_identities)
+            return CachedImages(synthetic_faces(n, self.synthetic_seed, recipe.input_size,
+                                                self.synthetic_identities))
         if self.kind == "shards":
             if not self.manifest or not self.root:
                 raise ValueError("shard data needs --manifest and --root")

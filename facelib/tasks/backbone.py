@@ -103,8 +103,9 @@ def demo_swav_trunk(out_dir: str | os.PathLike[str], images: int = 64, epochs: i
     """The trunk of a small SwAV pretraining on synthetic faces (the demo's "ours" initialisation).
 
     Runs :func:`facelib.swav.train.train` with ``recipes.pretrain("demo")`` shortened to
-    ``epochs`` epochs on ``images`` synthetic faces (set ``seed``, other persons than the
-    fine-tuning sets), resuming a run already in ``out_dir``; a finished run is reused as is.
+    ``epochs`` epochs on ``images`` synthetic faces in the paper's crop geometry
+    (:func:`facelib.swav.data.synthetic_faces`; set ``seed``, other persons than the fine-tuning
+    sets), resuming a run already in ``out_dir``; a finished run is reused as is.
     ``notebooks/03_swav_pretraining.py`` runs the full demo pretraining; pages 04-08 use its
     trunk when it exists and this one otherwise.
 
@@ -112,15 +113,15 @@ def demo_swav_trunk(out_dir: str | os.PathLike[str], images: int = 64, epochs: i
         Path of ``out_dir/trunk.pth`` (plain torchvision layout).
     """
     from facelib import recipes
-    from facelib.data.synth import SynthFaces
     from facelib.swav import train as swav_train
+    from facelib.swav.data import CachedImages, synthetic_faces
 
     out = Path(out_dir)
     trunk = out / swav_train.TRUNK_NAME
     if trunk.is_file():
         return trunk
     recipe = recipes.pretrain("demo", epochs=epochs, train_images=images)
-    data = SynthFaces(images, seed=seed, size=recipe.input_size, num_identities=max(2, images // 4))
+    data = CachedImages(synthetic_faces(images, seed, recipe.input_size, num_identities=max(2, images // 4)))
     result = swav_train.train(recipe, data, out, resume=True, progress=progress)
     if result.trunk_path is None or not Path(result.trunk_path).is_file():
         raise RuntimeError(f"SwAV pretraining in {out} ended without a trunk (epochs done: {result.epochs_done})")
