@@ -92,7 +92,7 @@ inits = FT.page_inits(profile, out, root, swav_trunk=swav_trunk, imagenet_weight
                       authors_weights=authors_weights)
 grid = FT.page_grid("recognition", inits, regimes, out, profile=profile, data=data, overrides=overrides,
                    cluster=cluster)
-grid[["run", "n_train", "seconds", "verification_acc", "tar_at_far_0.001", "num_pairs"]]
+grid.reindex(columns=["run", "n_train", "seconds", "verification_acc", "tar_at_far_0.001", "num_pairs"])
 
 # %% [markdown]
 # ## Training curves
@@ -121,7 +121,7 @@ rows, baselines = grid, {}
 if profile == "demo":  # chance on the test pairs, no training
     baselines = {sampling.regime_name(r): FT.mean_baseline("recognition", r, profile=profile, data=data) for r in regimes}
     rows = pd.concat([grid, pd.DataFrame([{**b, "regime": k, "init": "chance"} for k, b in baselines.items()])])
-(rows.set_index(["regime", "init"])[cols] if len(rows) else rows).style.format(precision=3)
+(rows.set_index(["regime", "init"])[cols] if len(rows) else rows.reindex(columns=cols)).style.format(precision=3)
 
 # %%
 if baselines:  # each run against chance (higher verification accuracy is better)

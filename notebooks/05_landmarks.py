@@ -95,7 +95,7 @@ inits = FT.page_inits(profile, out, root, swav_trunk=swav_trunk, imagenet_weight
                       authors_weights=authors_weights)
 grid = FT.page_grid("landmarks", inits, regimes, out, profile=profile, data=data, overrides=overrides,
                    cluster=cluster)
-grid[["run", "n_train", "seconds", "nme_interocular", "auc_interocular", "fr_interocular", "nme_box"]]
+grid.reindex(columns=["run", "n_train", "seconds", "nme_interocular", "auc_interocular", "fr_interocular", "nme_box"])
 
 # %% [markdown]
 # ## Training curves
@@ -124,7 +124,7 @@ rows, baselines = grid, {}
 if profile == "demo":  # the mean-target predictor of each regime, no training
     baselines = {sampling.regime_name(r): FT.mean_baseline("landmarks", r, profile=profile, data=data) for r in regimes}
     rows = pd.concat([grid, pd.DataFrame([{**b, "regime": k, "init": "mean baseline"} for k, b in baselines.items()])])
-ours = rows.set_index(["regime", "init"])[cols] if len(rows) else rows
+ours = rows.set_index(["regime", "init"])[cols] if len(rows) else rows.reindex(columns=cols)
 (ours * [100, 1, 1, 100, 1, 1]).rename(columns={"nme_interocular": "NME io (%)", "nme_box": "NME box (%)"}).style.format(precision=3)
 
 # %%

@@ -93,7 +93,7 @@ inits = FT.page_inits(profile, out, root, swav_trunk=swav_trunk, imagenet_weight
                       authors_weights=authors_weights)
 grid = FT.page_grid("au", inits, regimes, out, profile=profile, data=data, overrides=overrides,
                    cluster=cluster)
-grid[["run", "n_train", "seconds", "icc_mean", "mae_mean"]]
+grid.reindex(columns=["run", "n_train", "seconds", "icc_mean", "mae_mean"])
 
 # %% [markdown]
 # ## Training curves
@@ -121,7 +121,8 @@ rows, baselines = grid, {}
 if profile == "demo":  # the mean-target predictor of each regime, no training
     baselines = {sampling.regime_name(r): FT.mean_baseline("au", r, profile=profile, data=data) for r in regimes}
     rows = pd.concat([grid, pd.DataFrame([{**b, "regime": k, "init": "mean baseline"} for k, b in baselines.items()])])
-ours = rows.set_index(["regime", "init"])[au_cols + ["icc_mean", "mae_mean"]] if len(rows) else rows
+ours = (rows.set_index(["regime", "init"])[au_cols + ["icc_mean", "mae_mean"]] if len(rows)
+        else rows.reindex(columns=au_cols + ["icc_mean", "mae_mean"]))
 ours.rename(columns=lambda c: c.replace("icc_au", "AU")).style.format(precision=3)
 
 # %%

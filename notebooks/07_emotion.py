@@ -94,7 +94,7 @@ inits = FT.page_inits(profile, out, root, swav_trunk=swav_trunk, imagenet_weight
                       authors_weights=authors_weights)
 grid = FT.page_grid("emotion", inits, regimes, out, profile=profile, data=data, overrides=overrides,
                    cluster=cluster)
-grid[["run", "n_train", "seconds", "acc", "valence_ccc", "arousal_ccc", "valence_rmse"]]
+grid.reindex(columns=["run", "n_train", "seconds", "acc", "valence_ccc", "arousal_ccc", "valence_rmse"])
 
 # %% [markdown]
 # ### The printed learning rate against a usual one
@@ -141,7 +141,7 @@ if profile == "demo":  # the mean-target predictor of each regime, no training
     baselines = {sampling.regime_name(r): FT.mean_baseline("emotion", r, profile=profile, data=data) for r in regimes}
     ours = pd.concat([ours, pd.DataFrame([{**b, "regime": k, "init": "mean baseline", "lr": float("nan")}
                                           for k, b in baselines.items()])])
-ours.set_index(["regime", "init", "lr"])[metric_cols].rename(columns=results.AFFECTNET_METRICS).style.format(precision=3)
+ours.reindex(columns=["regime", "init", "lr", *metric_cols]).set_index(["regime", "init", "lr"])[metric_cols].rename(columns=results.AFFECTNET_METRICS).style.format(precision=3)
 
 # %%
 if baselines:  # each run against its regime's mean predictor (accuracy and CCC higher is better)

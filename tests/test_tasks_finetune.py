@@ -119,6 +119,8 @@ def test_grid_runs_resumes_and_collects(tmp_path):
     assert again.drop(columns="seconds").equals(grid.drop(columns="seconds"))
     collected = FT.collect_runs(tmp_path, "recon3d")
     assert sorted(collected["run"]) == sorted(grid["run"])
+    assert len(FT.collect_runs(tmp_path, "recon3d", profile="demo")) == 2
+    assert len(FT.collect_runs(tmp_path, "recon3d", profile="paper")) == 0  # demo runs are not the paper's
     other = FT.DataSpec(n_train=10, n_test=10, size=64, num_identities=4)
     with pytest.raises(FT.FinetuneError, match="other settings"):
         FT.run_grid("recon3d", {"random": None}, [1.0], tmp_path, profile="demo", data=other,

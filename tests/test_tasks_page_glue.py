@@ -20,9 +20,15 @@ def test_page_inits(tmp_path):
 def test_page_grid_in_the_paper_profile_reads_finished_runs(tmp_path, capsys):
     run = tmp_path / "au" / "random" / "10pct"
     run.mkdir(parents=True)
-    (run / "run.json").write_text(json.dumps({"task": "au", "init": "random", "regime_name": "10%", "n_train": 5}))
+    (run / "run.json").write_text(json.dumps({"task": "au", "init": "random", "regime_name": "10%", "n_train": 5,
+                                              "profile": "paper"}))
     (run / "metrics.json").write_text(json.dumps({"icc_mean": 0.2}))
     (tmp_path / "au" / "ours" / "10pct").mkdir(parents=True)  # unfinished: no metrics.json
+    demo = tmp_path / "au" / "imagenet" / "10pct"  # a demo run in the same folder is not the paper's
+    demo.mkdir(parents=True)
+    (demo / "run.json").write_text(json.dumps({"task": "au", "init": "imagenet", "regime_name": "10%", "n_train": 5,
+                                               "profile": "demo"}))
+    (demo / "metrics.json").write_text(json.dumps({"icc_mean": 0.9}))
     grid = FT.page_grid("au", {"random": None}, [0.1], tmp_path, profile="paper")
     assert list(grid["run"]) == ["au/random/10pct"] and grid.loc[0, "icc_mean"] == 0.2
     assert "1 finished runs" in capsys.readouterr().out

@@ -48,3 +48,17 @@ def test_page_runs_its_grid(page, repo_root, tmp_path, trunk):
     task = json.loads((next((tmp_path / "results").glob("*/random/100pct/run.json"))).read_text())["task"]
     assert (tmp_path / "results" / task / "ours" / "10pct" / "metrics.json").exists()
     assert "Page time" in text
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_paper_page_renders_before_any_run_has_finished(page, repo_root, tmp_path):
+    """The paper profile reads the SLURM runs: with none finished yet (first submission, or
+    ``cluster: null`` on a fresh results folder) the page still renders, with empty tables."""
+    nb = jupytext.read(repo_root / "notebooks" / f"{page}.py")
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    out = tmp_path / f"{page}.ipynb"
+    papermill.execute_notebook(nb, str(out), parameters={"profile": "paper", "results_dir": str(tmp_path / "r")},
+                               kernel_name="python3", cwd=str(repo_root / "notebooks"), progress_bar=False)
+    text = out.read_text()
+    assert "0 finished runs" in text and "Page time" in text
+    assert not (tmp_path / "r").exists() or not list((tmp_path / "r").rglob("metrics.json"))

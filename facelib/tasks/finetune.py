@@ -684,10 +684,13 @@ def run_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None], re
     return pd.DataFrame(rows)
 
 
-def collect_runs(results_root: str | os.PathLike[str], task_name: str | None = None) -> "pd.DataFrame":
+def collect_runs(results_root: str | os.PathLike[str], task_name: str | None = None,
+                 profile: str | None = None) -> "pd.DataFrame":
     """Finished runs under ``results_root/<task>/<init>/<pct>pct`` (e.g. written by SLURM jobs).
 
-    Runs moved aside as ``<pct>pct.stale`` by :func:`run_grid` are left out.
+    Runs moved aside as ``<pct>pct.stale`` by :func:`run_grid` are left out, and with
+    ``profile`` so are runs of another recipe profile (a paper page never shows demo runs that
+    share its results folder).
 
     Returns:
         One row per run with ``metrics.json``: ``run, task, init, regime, n_train, seconds``
@@ -703,6 +706,8 @@ def collect_runs(results_root: str | os.PathLike[str], task_name: str | None = N
         if run_dir.name.endswith(".stale") or not (run_dir / "run.json").exists():
             continue
         info = json.loads((run_dir / "run.json").read_text())
+        if profile is not None and info.get("profile") != profile:
+            continue
         seconds = sum(r["seconds"] for r in read_log(run_dir, "epoch"))
         rows.append({"run": str(run_dir.relative_to(root)), "task": info["task"], "init": info["init"],
                      "regime": info["regime_name"], "n_train": info["n_train"], "seconds": round(seconds, 1),
@@ -753,7 +758,7 @@ def page_grid(task_name: str, inits: dict[str, str | None], regimes: Sequence[fl
     if cluster is not None:
         submit_grid(task_name, inits, regimes, results_root, profile=profile, on=cluster, data=data,
                     overrides=overrides, wait_s=wait_s, stale="rerun")
-    grid = collect_runs(results_root, task_name)
+    grid = collect_runs(results_root, task_name, profile)
     want = {run_name(task_name, init, r) for init in inits for r in regimes}
     done = len(want & set(grid["run"])) if len(grid) else 0
     print(f"{len(grid)} finished runs under {Path(results_root) / task_name} ({done} of this page's "
@@ -1039,7 +1044,7 @@ def _run_grid_cli(args: argparse.Namespace, inits: dict[str, str | None], regime
     jobs = submit_grid(args.task, inits, regimes, args.results, profile=args.profile, on=clus, data=data,
                        overrides=overrides, dry_run=args.dry_run, wait_s=args.wait, num_workers=args.workers)
     if jobs and (args.wait is not None or clus.executor == "debug"):
-        table = collect_runs(args.results, args.task)
+        table = collect_runs(args.results, args.task, args.profile)
         print(table.to_string(index=False) if len(table) else "no finished runs")
     return 0
 
