@@ -236,7 +236,8 @@ def test_a_second_writer_in_the_same_run_directory_is_refused(tmp_path) -> None:
 def test_synthetic_faces_are_cut_in_the_paper_crop_geometry() -> None:
     from facelib.data.synth import render
     from facelib.faces.crop import crop_face, transform_boxes
-    from facelib.swav.data import SYNTH_RENDER_SCALE, CachedImages, synthetic_faces
+    from facelib.data.cached import CachedDataset
+    from facelib.swav.data import SYNTH_RENDER_SCALE, synthetic_faces
 
     ds = synthetic_faces(3, seed=0, size=48, num_identities=2)
     img, labels = ds[1]
@@ -248,8 +249,8 @@ def test_synthetic_faces_are_cut_in_the_paper_crop_geometry() -> None:
     # The face box spans face_size / output_size (190/256) of the side, as in the paper's crops.
     box = transform_boxes(M, big_labels["box"][None])[0]
     assert max(box[2] - box[0], box[3] - box[1]) == pytest.approx(48 * crop.face_size / crop.output_size, rel=1e-3)
-    cached = CachedImages(ds)
-    assert len(cached) == 3 and np.array_equal(cached[1], img) and cached[1] is cached[1]
+    cached = CachedDataset(ds)
+    assert len(cached) == 3 and np.array_equal(cached[1][0], img) and cached[1][0] is cached[1][0]
 
 
 def test_score_spread_is_logged_and_zero_for_prototype_blind_embeddings() -> None:

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset, Sampler
 
 from .transforms import MultiCrop, as_rgb_uint8
 
-__all__ = ["MultiCropDataset", "EpochSampler", "FaceCrop", "synthetic_faces", "CachedImages", "SYNTH_RENDER_SCALE"]
+__all__ = ["MultiCropDataset", "EpochSampler", "FaceCrop", "synthetic_faces", "SYNTH_RENDER_SCALE"]
 
 
 #: Synthetic faces are rendered this many times larger than the pretraining images, then cut to
@@ -68,34 +68,6 @@ def synthetic_faces(n: int, seed: int, size: int, num_identities: int = 100) -> 
     crop = FaceCrop(size, geometry.face_size, geometry.output_size, geometry.box_size)
     return SynthFaces(n, seed=seed, size=int(round(SYNTH_RENDER_SCALE * size)),
                       num_identities=num_identities, transform=crop)
-
-
-class CachedImages(Dataset):  # type: ignore[type-arg]
-    """The images of a deterministic dataset (``item[0]``), kept in memory after the first access.
-
-    Synthetic faces are re-rendered at every access; an epoch of the demo renders each face
-    again for nothing. Up to ``max_bytes`` of images are kept (per process); later ones are
-    read from ``base`` every time.
-    """
-
-    def __init__(self, base: Dataset, max_bytes: int = 1 << 30) -> None:  # type: ignore[type-arg]
-        self.base = base
-        self.max_bytes = max_bytes
-        self._cache: dict[int, np.ndarray] = {}
-        self._bytes = 0
-
-    def __len__(self) -> int:
-        return len(self.base)  # type: ignore[arg-type]
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        img = self._cache.get(i)
-        if img is None:
-            item = self.base[i]
-            img = item[0] if isinstance(item, (tuple, list)) else item
-            if self._bytes + img.nbytes <= self.max_bytes:
-                self._cache[i] = img
-                self._bytes += img.nbytes
-        return img
 
 
 class MultiCropDataset(Dataset):  # type: ignore[type-arg]

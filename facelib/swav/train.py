@@ -513,12 +513,13 @@ class DataSpec:
         in the real pretraining images); they are kept in memory once rendered.
         """
         if self.kind == "synthetic":
-            from .data import CachedImages, synthetic_faces
+            from ..data.cached import CachedDataset
+            from .data import synthetic_faces
             n = self.synthetic_images or recipe.train_images
             if not n:
                 raise ValueError("synthetic data needs a number of images (train_images or synthetic_images)")
-            return CachedImages(synthetic_faces(n, self.synthetic_seed, recipe.input_size,
-                                                self.synthetic_identities))
+            return CachedDataset(synthetic_faces(n, self.synthetic_seed, recipe.input_size,
+                                                 self.synthetic_identities), max_bytes=1 << 30)
         if self.kind == "shards":
             if not self.manifest or not self.root:
                 raise ValueError("shard data needs --manifest and --root")

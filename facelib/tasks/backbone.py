@@ -114,14 +114,15 @@ def demo_swav_trunk(out_dir: str | os.PathLike[str], images: int = 64, epochs: i
     """
     from facelib import recipes
     from facelib.swav import train as swav_train
-    from facelib.swav.data import CachedImages, synthetic_faces
+    from facelib.data.cached import CachedDataset
+    from facelib.swav.data import synthetic_faces
 
     out = Path(out_dir)
     trunk = out / swav_train.TRUNK_NAME
     if trunk.is_file():
         return trunk
     recipe = recipes.pretrain("demo", epochs=epochs, train_images=images)
-    data = CachedImages(synthetic_faces(images, seed, recipe.input_size, num_identities=max(2, images // 4)))
+    data = CachedDataset(synthetic_faces(images, seed, recipe.input_size, num_identities=max(2, images // 4)))
     result = swav_train.train(recipe, data, out, resume=True, progress=progress)
     if result.trunk_path is None or not Path(result.trunk_path).is_file():
         raise RuntimeError(f"SwAV pretraining in {out} ended without a trunk (epochs done: {result.epochs_done})")

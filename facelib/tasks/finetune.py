@@ -47,6 +47,7 @@ from tqdm.auto import tqdm
 
 from facelib import checkpoint, recipes
 from facelib.data import sampling
+from facelib.data.cached import CachedDataset
 from facelib.tasks import backbone as B
 from facelib.tasks.au import AUTask
 from facelib.tasks.base import Task
@@ -162,39 +163,12 @@ class DataSpec:
         return np.arange(n) % self.num_identities
 
 
-class _RenderedFaces(torch.utils.data.Dataset):
-    """A :class:`facelib.data.synth.SynthFaces` whose faces are rendered once, on first access.
-
-    Every epoch of every run of a page reads the same faces: rendering them again would cost
-    as much as a good part of the training step. Images are read-only and each access returns
-    copies of the label arrays, so no consumer can alter the cached face.
-    """
-
-    def __init__(self, n: int, seed: int, size: int, num_identities: int) -> None:
-        from facelib.data.synth import SynthFaces
-        self.faces = SynthFaces(n, seed, size, num_identities)
-        self.cache: dict[int, tuple[np.ndarray, dict[str, Any]]] = {}
-
-    def __len__(self) -> int:
-        return len(self.faces)
-
-    def __getitem__(self, i: int) -> tuple[np.ndarray, dict[str, Any]]:
-        i = int(i) + (len(self) if i < 0 else 0)
-        if i not in self.cache:
-            img, labels = self.faces[i]
-            img.setflags(write=False)
-            self.cache[i] = (img, labels)
-        img, labels = self.cache[i]
-        return img, {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in labels.items()}
-
-    def __repr__(self) -> str:
-        return f"rendered once: {self.faces!r}"
-
-
 @functools.lru_cache(maxsize=4)
-def _synthetic_set(n: int, seed: int, size: int, num_identities: int) -> _RenderedFaces:
-    """The synthetic set of these parameters, shared by the runs of a page (the last 4 kept)."""
-    return _RenderedFaces(n, seed, size, num_identities)
+def _synthetic_set(n: int, seed: int, size: int, num_identities: int) -> CachedDataset:
+    """The synthetic set of these parameters, rendered once and shared by the runs of a page
+    (the last 4 kept)."""
+    from facelib.data.synth import SynthFaces
+    return CachedDataset(SynthFaces(n, seed, size, num_identities))
 
 
 def _file_digest(path: str | os.PathLike[str] | None) -> str | None:
