@@ -10,7 +10,9 @@ import json
 import sys
 import time
 
-import numpy as np, torch
+import numpy as np
+import torch
+
 from facelib import recipes
 from facelib.data.synth import SynthFaces
 from facelib.tasks import backbone as B
