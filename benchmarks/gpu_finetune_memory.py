@@ -6,8 +6,11 @@ summary. Measured on a lent H200: ``benchmarks/measured/gpu_finetune_memory.json
 
     python benchmarks/gpu_finetune_memory.py [paper|demo] [batch fraction]
 """
+
+from __future__ import annotations
+
+import argparse
 import json
-import sys
 import time
 
 import numpy as np
@@ -18,11 +21,9 @@ from facelib.data.synth import SynthFaces
 from facelib.tasks import backbone as B
 from facelib.tasks import finetune as FT
 
-profile = sys.argv[1] if len(sys.argv) > 1 else "paper"
-scale = float(sys.argv[2]) if len(sys.argv) > 2 else 1.0   # batch fraction (CPU smoke test)
-dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-out = {}
-for name in recipes.TASKS:
+
+def measure(name: str, profile: str, scale: float, dev: torch.device) -> dict[str, float | int]:
+    """Peak memory (GiB, CUDA only) and best step time of one task's recipe step."""
     rec = recipes.task(name, profile)
     task = FT.make_task(name, profile, num_classes=8631 if name == "recognition" else 0)
     ds = SynthFaces(2, 0, 128, 2)
@@ -35,21 +36,40 @@ for name in recipes.TASKS:
     x = torch.randn(bs, 3, task.input_size, task.input_size, device=dev)
     tgt = {k: torch.as_tensor(np.stack([np.asarray(v)] * bs)).to(dev) for k, v in target.items()}
     if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(); torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        torch.cuda.synchronize()
     times = []
-    for i in range(4):
+    for _ in range(4):
         t0 = time.perf_counter()
         loss = task.loss(model, model(x), tgt)
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
         if dev.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
     peak = torch.cuda.max_memory_allocated() / 2**30 if dev.type == "cuda" else float("nan")
-    out[name] = {"batch": bs, "input": task.input_size, "paper_gpus": rec.num_gpus,
-                 "peak_gib": round(peak, 2), "step_s": round(min(times[1:]), 4),
-                 "images_per_s": round(bs / min(times[1:]), 1)}
-    print(name, out[name], flush=True)
     del model, opt, x, tgt, loss
     if dev.type == "cuda":
         torch.cuda.empty_cache()
-print(json.dumps({"device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu", "torch": torch.__version__, **out}))
+    return {"batch": bs, "input": task.input_size, "paper_gpus": rec.num_gpus,
+            "peak_gib": round(peak, 2), "step_s": round(min(times[1:]), 4),
+            "images_per_s": round(bs / min(times[1:]), 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("profile", nargs="?", default="paper", choices=recipes.PROFILES)
+    ap.add_argument("scale", nargs="?", type=float, default=1.0, help="batch fraction (CPU smoke test)")
+    args = ap.parse_args()
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    out = {}
+    for name in recipes.TASKS:
+        out[name] = measure(name, args.profile, args.scale, dev)
+        print(name, out[name], flush=True)
+    print(json.dumps({"device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu",
+                      "torch": torch.__version__, **out}))
+
+
+if __name__ == "__main__":
+    main()

@@ -129,7 +129,8 @@ def _amp_dtype(amp: str, device: torch.device, enabled: bool) -> torch.dtype | N
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "cpu":
         # bf16 pays off with AMX tiles only: on AVX512-BF16 without AMX a ResNet-50 SwAV step
-        # measured 4.6 s in bf16 against 3.3 s in fp32 (benchmarks/bench_swav_step.py).
+        # measured 4.45 s in bf16 against 3.19 s in fp32, as oneDNN's bf16 convolutions ran at
+        # 0.55x the fp32 GFLOP/s (benchmarks/bench_swav_step.py prints both).
         supported = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
         return torch.bfloat16 if supported else None
     return None
