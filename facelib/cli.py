@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("facelib.stats", "face-size distribution and counts of a manifest"),
     "data": ("facelib.data.cli", "curated sets, synthetic faces, low-data subsets"),
     "pretrain": ("facelib.swav.train", "SwAV pretraining (supplement 1.1)"),
-    "finetune": ("facelib.tasks.finetune", "fine-tune a backbone on a downstream task (supplement 1.2)"),
+    "finetune": ("facelib.tasks.cli", "fine-tune a backbone on a downstream task (supplement 1.2)"),
     "jobs": ("facelib.launch", "submitted runs, cluster profiles, dry runs, probes"),
 }
 

@@ -48,8 +48,10 @@ from IPython.display import Markdown, display
 
 from facelib import book, recipes, viz
 from facelib.data import sampling
-from facelib.tasks import plots
+from facelib.tasks import baseline as BL
 from facelib.tasks import finetune as FT
+from facelib.tasks import grid as G
+from facelib.tasks import plots
 
 t_page = time.perf_counter()
 torch.set_num_threads(threads)
@@ -88,9 +90,9 @@ plots.augmented_samples(task, train_set, n=6, repeats=2);
 # finished run is read back from `results/`.
 
 # %%
-inits = FT.page_inits(profile, out, root, swav_trunk=swav_trunk, imagenet_weights=imagenet_weights,
-                      authors_weights=authors_weights)
-grid = FT.page_grid("recognition", inits, regimes, out, profile=profile, data=data, overrides=overrides,
+inits = G.page_inits(profile, out, root, swav_trunk=swav_trunk, imagenet_weights=imagenet_weights,
+                     authors_weights=authors_weights)
+grid = G.page_grid("recognition", inits, regimes, out, profile=profile, data=data, overrides=overrides,
                    cluster=cluster)
 grid.reindex(columns=["run", "n_train", "seconds", "verification_acc", "tar_at_far_0.001", "num_pairs"])
 
@@ -119,13 +121,13 @@ if len(grid):
 cols = ["verification_acc", "verification_std"] + [f"tar_at_far_{f:g}" for f in task.recipe.far_targets] + ["num_pairs", "num_template_impostors"]
 rows, baselines = grid, {}
 if profile == "demo":  # chance on the test pairs, no training
-    baselines = {sampling.regime_name(r): FT.mean_baseline("recognition", r, profile=profile, data=data) for r in regimes}
+    baselines = {sampling.regime_name(r): BL.mean_baseline("recognition", r, profile=profile, data=data) for r in regimes}
     rows = pd.concat([grid, pd.DataFrame([{**b, "regime": k, "init": "chance"} for k, b in baselines.items()])])
 (rows.set_index(["regime", "init"])[cols] if len(rows) else rows.reindex(columns=cols)).style.format(precision=3)
 
 # %%
 if baselines:  # each run against chance (higher verification accuracy is better)
-    display(Markdown(FT.verdict("recognition", FT.versus_baseline("recognition", grid, baselines))))
+    display(Markdown(BL.verdict("recognition", BL.versus_baseline("recognition", grid, baselines))))
 
 # %% [markdown]
 # ## The paper's numbers

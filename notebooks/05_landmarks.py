@@ -49,8 +49,10 @@ from IPython.display import Markdown, display
 
 from facelib import book, recipes, viz
 from facelib.data import sampling
-from facelib.tasks import plots
+from facelib.tasks import baseline as BL
 from facelib.tasks import finetune as FT
+from facelib.tasks import grid as G
+from facelib.tasks import plots
 
 t_page = time.perf_counter()
 torch.set_num_threads(threads)
@@ -91,9 +93,9 @@ plots.augmented_samples(task, train_set, n=6, repeats=2);
 # finished run is read back from `results/`.
 
 # %%
-inits = FT.page_inits(profile, out, root, swav_trunk=swav_trunk, imagenet_weights=imagenet_weights,
-                      authors_weights=authors_weights)
-grid = FT.page_grid("landmarks", inits, regimes, out, profile=profile, data=data, overrides=overrides,
+inits = G.page_inits(profile, out, root, swav_trunk=swav_trunk, imagenet_weights=imagenet_weights,
+                     authors_weights=authors_weights)
+grid = G.page_grid("landmarks", inits, regimes, out, profile=profile, data=data, overrides=overrides,
                    cluster=cluster)
 grid.reindex(columns=["run", "n_train", "seconds", "nme_interocular", "auc_interocular", "fr_interocular", "nme_box"])
 
@@ -122,14 +124,14 @@ if len(grid):
 cols = ["nme_interocular", "auc_interocular", "fr_interocular", "nme_box", "auc_box", "fr_box"]
 rows, baselines = grid, {}
 if profile == "demo":  # the mean-target predictor of each regime, no training
-    baselines = {sampling.regime_name(r): FT.mean_baseline("landmarks", r, profile=profile, data=data) for r in regimes}
+    baselines = {sampling.regime_name(r): BL.mean_baseline("landmarks", r, profile=profile, data=data) for r in regimes}
     rows = pd.concat([grid, pd.DataFrame([{**b, "regime": k, "init": "mean baseline"} for k, b in baselines.items()])])
 ours = rows.set_index(["regime", "init"])[cols] if len(rows) else rows.reindex(columns=cols)
 (ours * [100, 1, 1, 100, 1, 1]).rename(columns={"nme_interocular": "NME io (%)", "nme_box": "NME box (%)"}).style.format(precision=3)
 
 # %%
 if baselines:  # each run against its regime's mean shape (lower NME is better)
-    display(Markdown(FT.verdict("landmarks", FT.versus_baseline("landmarks", grid, baselines))))
+    display(Markdown(BL.verdict("landmarks", BL.versus_baseline("landmarks", grid, baselines))))
 
 # %% [markdown]
 # ## Cumulative error distributions

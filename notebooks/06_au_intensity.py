@@ -49,8 +49,10 @@ from IPython.display import Markdown, display
 
 from facelib import book, recipes, results, viz
 from facelib.data import sampling
-from facelib.tasks import plots
+from facelib.tasks import baseline as BL
 from facelib.tasks import finetune as FT
+from facelib.tasks import grid as G
+from facelib.tasks import plots
 
 t_page = time.perf_counter()
 torch.set_num_threads(threads)
@@ -89,9 +91,9 @@ plots.augmented_samples(task, train_set, n=6, repeats=2);
 # finished run is read back from `results/`.
 
 # %%
-inits = FT.page_inits(profile, out, root, swav_trunk=swav_trunk, imagenet_weights=imagenet_weights,
-                      authors_weights=authors_weights)
-grid = FT.page_grid("au", inits, regimes, out, profile=profile, data=data, overrides=overrides,
+inits = G.page_inits(profile, out, root, swav_trunk=swav_trunk, imagenet_weights=imagenet_weights,
+                     authors_weights=authors_weights)
+grid = G.page_grid("au", inits, regimes, out, profile=profile, data=data, overrides=overrides,
                    cluster=cluster)
 grid.reindex(columns=["run", "n_train", "seconds", "icc_mean", "mae_mean"])
 
@@ -119,7 +121,7 @@ if len(grid):
 au_cols = [f"icc_au{a}" for a in (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)]
 rows, baselines = grid, {}
 if profile == "demo":  # the mean-target predictor of each regime, no training
-    baselines = {sampling.regime_name(r): FT.mean_baseline("au", r, profile=profile, data=data) for r in regimes}
+    baselines = {sampling.regime_name(r): BL.mean_baseline("au", r, profile=profile, data=data) for r in regimes}
     rows = pd.concat([grid, pd.DataFrame([{**b, "regime": k, "init": "mean baseline"} for k, b in baselines.items()])])
 ours = (rows.set_index(["regime", "init"])[au_cols + ["icc_mean", "mae_mean"]] if len(rows)
         else rows.reindex(columns=au_cols + ["icc_mean", "mae_mean"]))
@@ -127,7 +129,7 @@ ours.rename(columns=lambda c: c.replace("icc_au", "AU")).style.format(precision=
 
 # %%
 if baselines:  # each run against its regime's mean predictor (ICC higher, MAE lower is better)
-    display(Markdown(FT.verdict("au", FT.versus_baseline("au", grid, baselines))))
+    display(Markdown(BL.verdict("au", BL.versus_baseline("au", grid, baselines))))
 
 # %% [markdown]
 # ## The paper's numbers (as printed, not computed here)

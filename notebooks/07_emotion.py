@@ -50,8 +50,10 @@ from IPython.display import Markdown, display
 
 from facelib import book, recipes, results, viz
 from facelib.data import sampling
-from facelib.tasks import plots
+from facelib.tasks import baseline as BL
 from facelib.tasks import finetune as FT
+from facelib.tasks import grid as G
+from facelib.tasks import plots
 
 t_page = time.perf_counter()
 torch.set_num_threads(threads)
@@ -90,9 +92,9 @@ plots.augmented_samples(task, train_set, n=6, repeats=2);
 # finished run is read back from `results/`.
 
 # %%
-inits = FT.page_inits(profile, out, root, swav_trunk=swav_trunk, imagenet_weights=imagenet_weights,
-                      authors_weights=authors_weights)
-grid = FT.page_grid("emotion", inits, regimes, out, profile=profile, data=data, overrides=overrides,
+inits = G.page_inits(profile, out, root, swav_trunk=swav_trunk, imagenet_weights=imagenet_weights,
+                     authors_weights=authors_weights)
+grid = G.page_grid("emotion", inits, regimes, out, profile=profile, data=data, overrides=overrides,
                    cluster=cluster)
 grid.reindex(columns=["run", "n_train", "seconds", "acc", "valence_ccc", "arousal_ccc", "valence_rmse"])
 
@@ -105,8 +107,8 @@ grid.reindex(columns=["run", "n_train", "seconds", "acc", "valence_ccc", "arousa
 # %%
 lr_grid = grid.iloc[:0]
 if compare_lr and profile == "demo":
-    lr_grid = FT.run_grid("emotion", inits, regimes[:1], out / f"emotion_lr{compare_lr:g}", profile=profile,
-                          data=data, overrides={**overrides, "lr": compare_lr}, stale="rerun", progress=False)
+    lr_grid = G.run_grid("emotion", inits, regimes[:1], out / f"emotion_lr{compare_lr:g}", profile=profile,
+                         data=data, overrides={**overrides, "lr": compare_lr}, stale="rerun", progress=False)
     display(lr_grid[["run", "seconds", "acc", "valence_ccc", "arousal_ccc", "valence_rmse"]])
 
 # %% [markdown]
@@ -138,14 +140,14 @@ metric_cols = list(results.AFFECTNET_METRICS)
 ours = pd.concat([grid.assign(lr=task.recipe.lr), lr_grid.assign(lr=compare_lr)]) if len(lr_grid) else grid.assign(lr=task.recipe.lr)
 baselines = {}
 if profile == "demo":  # the mean-target predictor of each regime, no training
-    baselines = {sampling.regime_name(r): FT.mean_baseline("emotion", r, profile=profile, data=data) for r in regimes}
+    baselines = {sampling.regime_name(r): BL.mean_baseline("emotion", r, profile=profile, data=data) for r in regimes}
     ours = pd.concat([ours, pd.DataFrame([{**b, "regime": k, "init": "mean baseline", "lr": float("nan")}
                                           for k, b in baselines.items()])])
 ours.reindex(columns=["regime", "init", "lr", *metric_cols]).set_index(["regime", "init", "lr"])[metric_cols].rename(columns=results.AFFECTNET_METRICS).style.format(precision=3)
 
 # %%
 if baselines:  # each run against its regime's mean predictor (accuracy and CCC higher is better)
-    display(Markdown(FT.verdict("emotion", FT.versus_baseline("emotion", grid, baselines))))
+    display(Markdown(BL.verdict("emotion", BL.versus_baseline("emotion", grid, baselines))))
 
 # %% [markdown]
 # ## The paper's numbers (Table 3, as printed; not computed here)

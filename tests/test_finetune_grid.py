@@ -13,6 +13,7 @@ import torch
 
 from facelib import cli, launch, recipes
 from facelib.tasks import finetune as FT
+from facelib.tasks import grid as G
 
 torch.set_num_threads(1)
 
@@ -40,8 +41,8 @@ def test_cli_grid_dry_run_prints_the_array_script(tmp_path: Path, capsys: pytest
     assert not root.exists()  # nothing submitted, nothing written
     # Submitting (not a dry run) a grid whose weights file is missing is refused before anything runs.
     with pytest.raises(FT.FinetuneError, match="init 'ours': weights file .*trunk.pth does not exist"):
-        FT.submit_grid("au", {"random": None, "ours": tmp_path / "trunk.pth"}, [1.0], root,
-                       profile="demo", on="debug")
+        G.submit_grid("au", {"random": None, "ours": tmp_path / "trunk.pth"}, [1.0], root,
+                      profile="demo", on="debug")
     assert not root.exists()
 
 
@@ -97,7 +98,7 @@ def test_page_grid_on_a_cluster_submits_what_is_missing_then_collects(
     # `cluster` set, without a scheduler. The runs are the demo's in-process runs, bit for bit.
     root = tmp_path / "results"
     kw = dict(profile="demo", data=TINY, overrides=FAST)
-    grid = FT.page_grid("recon3d", {"random": None}, [1.0, 0.5], root, cluster="debug", **kw)
+    grid = G.page_grid("recon3d", {"random": None}, [1.0, 0.5], root, cluster="debug", **kw)
     out = capsys.readouterr().out
     assert "recon3d: submitted 2 run(s) as job array" in out and "on debug" in out
     assert "2 finished runs under" in out and "(2 of this page's 2)" in out
@@ -108,12 +109,12 @@ def test_page_grid_on_a_cluster_submits_what_is_missing_then_collects(
     assert {r["array"] for r in recs} == {"finetune-recon3d"} and {r["cluster"] for r in recs} == {"debug"}
     events = [e["event"] for e in launch.read_events(root / "recon3d/random/50pct")]
     assert events == ["start", "done"]
-    reference = FT.run_grid("recon3d", {"random": None}, [0.5], tmp_path / "in_process", progress=False, **kw)
+    reference = G.run_grid("recon3d", {"random": None}, [0.5], tmp_path / "in_process", progress=False, **kw)
     row = grid.set_index("run").loc["recon3d/random/50pct"]
     for k in ("nme_box", "auc_box", "n_train"):
         assert row[k] == reference.loc[0, k]
     # Rerunning the page submits nothing and reads the same runs back.
-    again = FT.page_grid("recon3d", {"random": None}, [1.0, 0.5], root, cluster="debug", **kw)
+    again = G.page_grid("recon3d", {"random": None}, [1.0, 0.5], root, cluster="debug", **kw)
     assert "all 2 run(s) of the grid are finished or queued on debug; nothing submitted" in capsys.readouterr().out
     assert len((root / launch.REGISTRY_NAME).read_text().splitlines()) == 2
     assert again.drop(columns="seconds").equals(grid.drop(columns="seconds"))
@@ -121,7 +122,7 @@ def test_page_grid_on_a_cluster_submits_what_is_missing_then_collects(
 
 def test_page_grid_without_cluster_in_the_paper_profile_says_how_to_submit(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    grid = FT.page_grid("au", {"random": None}, [0.1], tmp_path, profile="paper")
+    grid = G.page_grid("au", {"random": None}, [0.1], tmp_path, profile="paper")
     assert len(grid) == 0
     out = capsys.readouterr().out
     assert "0 finished runs" in out and "`cluster` parameter" in out and "--grid" in out
@@ -129,7 +130,7 @@ def test_page_grid_without_cluster_in_the_paper_profile_says_how_to_submit(
 
 
 def test_finetune_job_is_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    job = FT.FinetuneJob("au", str(tmp_path / "run"), profile="demo", data=TINY, overrides=FAST)
+    job = G.FinetuneJob("au", str(tmp_path / "run"), profile="demo", data=TINY, overrides=FAST)
     for k, v in {"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
                  "MASTER_PORT": "29500"}.items():
         monkeypatch.setenv(k, v)
@@ -139,12 +140,12 @@ def test_finetune_job_is_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_finetune_job_workers_follow_the_job_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
-    job = FT.FinetuneJob("au", "/nonexistent")
+    job = G.FinetuneJob("au", "/nonexistent")
     monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
     assert job.workers() == 0
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "10")
     assert job.workers() == 9
-    assert FT.FinetuneJob("au", "/nonexistent", num_workers=2).workers() == 2
+    assert G.FinetuneJob("au", "/nonexistent", num_workers=2).workers() == 2
     # the resubmission on pre-emption is the same job
     resub = job.checkpoint()
     assert resub.function == job and resub.function is not job
@@ -155,17 +156,17 @@ def test_stale_runs_are_refused_or_moved_aside_and_resubmitted(
     # A finished run made with other settings is never collected as if it were the page's.
     root = tmp_path / "results"
     kw = dict(profile="demo", overrides=FAST, on="debug")
-    FT.submit_grid("recon3d", {"random": None}, [1.0], root, data=TINY, **kw)
+    G.submit_grid("recon3d", {"random": None}, [1.0], root, data=TINY, **kw)
     other = FT.DataSpec(n_train=12, n_test=8, size=64, num_identities=4)
     with pytest.raises(FT.StaleRunError, match="other settings"):
-        FT.submit_grid("recon3d", {"random": None}, [1.0], root, data=other, **kw)
+        G.submit_grid("recon3d", {"random": None}, [1.0], root, data=other, **kw)
     capsys.readouterr()
-    FT.submit_grid("recon3d", {"random": None}, [1.0], root, data=other, dry_run=True, **kw)
+    G.submit_grid("recon3d", {"random": None}, [1.0], root, data=other, dry_run=True, **kw)
     out = capsys.readouterr().out
     assert "warning: " in out and "other settings" in out and "submitting would stop here" in out
     assert "skip   recon3d/random/100pct (COMPLETED)" in out
-    grid = FT.page_grid("recon3d", {"random": None}, [1.0], root, profile="demo", data=other,
-                        overrides=FAST, cluster="debug")
+    grid = G.page_grid("recon3d", {"random": None}, [1.0], root, profile="demo", data=other,
+                       overrides=FAST, cluster="debug")
     assert "recon3d/random/100pct: made with another recipe or settings; moved to 100pct.stale" in capsys.readouterr().out
     assert list(grid["run"]) == ["recon3d/random/100pct"] and list(grid["n_train"]) == [12]
     assert json.loads((root / "recon3d/random/100pct.stale/run.json").read_text())["n_train"] == 10

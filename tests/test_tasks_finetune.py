@@ -12,7 +12,9 @@ import torchvision
 from facelib import checkpoint, cli, recipes
 from facelib.swav import model as swav_model
 from facelib.tasks import backbone as B
+from facelib.tasks import baseline as BL
 from facelib.tasks import finetune as FT
+from facelib.tasks import grid as G
 
 torch.set_num_threads(1)
 
@@ -97,7 +99,7 @@ def test_regime_subsets_are_fixed_and_nested():
 
 def test_run_name_matches_launch_grid():
     from facelib.launch import GridPoint
-    assert FT.run_name("au", "ours", 0.02) == GridPoint("au", 0.02, "ours").run
+    assert G.run_name("au", "ours", 0.02) == GridPoint("au", 0.02, "ours").run
 
 
 def test_cli_finetune(tmp_path, capsys):
@@ -112,24 +114,24 @@ def test_cli_finetune(tmp_path, capsys):
 
 def test_grid_runs_resumes_and_collects(tmp_path):
     kw = dict(profile="demo", data=TINY, overrides={"epochs": 1}, progress=False)
-    grid = FT.run_grid("recon3d", {"random": None}, [1.0, 0.5], tmp_path, **kw)
+    grid = G.run_grid("recon3d", {"random": None}, [1.0, 0.5], tmp_path, **kw)
     assert list(grid["run"]) == ["recon3d/random/100pct", "recon3d/random/50pct"]
     assert list(grid["n_train"]) == [12, 6] and grid["nme_box"].notna().all()
-    again = FT.run_grid("recon3d", {"random": None}, [1.0, 0.5], tmp_path, **kw)  # read back
+    again = G.run_grid("recon3d", {"random": None}, [1.0, 0.5], tmp_path, **kw)  # read back
     assert again.drop(columns="seconds").equals(grid.drop(columns="seconds"))
-    collected = FT.collect_runs(tmp_path, "recon3d")
+    collected = G.collect_runs(tmp_path, "recon3d")
     assert sorted(collected["run"]) == sorted(grid["run"])
-    assert len(FT.collect_runs(tmp_path, "recon3d", profile="demo")) == 2
-    assert len(FT.collect_runs(tmp_path, "recon3d", profile="paper")) == 0  # demo runs are not the paper's
+    assert len(G.collect_runs(tmp_path, "recon3d", profile="demo")) == 2
+    assert len(G.collect_runs(tmp_path, "recon3d", profile="paper")) == 0  # demo runs are not the paper's
     other = FT.DataSpec(n_train=10, n_test=10, size=64, num_identities=4)
     with pytest.raises(FT.FinetuneError, match="other settings"):
-        FT.run_grid("recon3d", {"random": None}, [1.0], tmp_path, profile="demo", data=other,
-                    overrides={"epochs": 1}, progress=False)
-    rerun = FT.run_grid("recon3d", {"random": None}, [1.0], tmp_path, profile="demo", data=other,
-                        overrides={"epochs": 1}, progress=False, stale="rerun")
+        G.run_grid("recon3d", {"random": None}, [1.0], tmp_path, profile="demo", data=other,
+                   overrides={"epochs": 1}, progress=False)
+    rerun = G.run_grid("recon3d", {"random": None}, [1.0], tmp_path, profile="demo", data=other,
+                       overrides={"epochs": 1}, progress=False, stale="rerun")
     assert list(rerun["n_train"]) == [10]
     assert json.loads((tmp_path / "recon3d/random/100pct.stale/run.json").read_text())["n_train"] == 12
-    assert sorted(FT.collect_runs(tmp_path, "recon3d")["run"]) == ["recon3d/random/100pct", "recon3d/random/50pct"]
+    assert sorted(G.collect_runs(tmp_path, "recon3d")["run"]) == ["recon3d/random/100pct", "recon3d/random/50pct"]
 
 
 def test_cli_submits_through_launch(tmp_path, capsys):
@@ -199,10 +201,10 @@ def test_precise_bn_sets_plain_batch_statistics():
 
 
 def test_mean_baseline():
-    m = FT.mean_baseline("emotion", data=TINY)
+    m = BL.mean_baseline("emotion", data=TINY)
     assert m["valence_ccc"] == 0.0 and m["valence_pcc"] != m["valence_pcc"]  # constant: CCC 0, PCC NaN
     # recognition: chance on the (balanced) test pairs
-    assert FT.mean_baseline("recognition", data=TINY)["verification_acc"] == 0.5
+    assert BL.mean_baseline("recognition", data=TINY)["verification_acc"] == 0.5
 
 
 @pytest.mark.slow
@@ -241,25 +243,25 @@ def test_versus_baseline_and_verdict():
                          {"init": "ours", "regime": "100%", "nme_interocular": 0.3, "nme_box": 0.1},
                          {"init": "random", "regime": "10%", "nme_interocular": 0.2, "nme_box": 0.1}])
     base = {"100%": {"nme_interocular": 0.25, "nme_box": 0.15}, "10%": {"nme_interocular": 0.1, "nme_box": 0.05}}
-    table = FT.versus_baseline("landmarks", grid, base)
+    table = BL.versus_baseline("landmarks", grid, base)
     assert list(table["better"]) == [True, True, False, True, False, False]
     np.testing.assert_allclose(table["gain"], [0.05, 0.05, -0.05, 0.05, -0.1, -0.05])
     assert table["clear"].tolist() == table["better"].tolist()  # 20-33 % lower errors: clear
-    text = FT.verdict("landmarks", table)
+    text = BL.verdict("landmarks", table)
     assert "Not better than the trivial baseline: ours (nme_interocular 0.300 vs 0.250)" in text
     assert "**10%**: Not better" in text
     # higher is better for accuracies; one flat baseline for every regime; margins
-    rec = FT.versus_baseline("recognition", pd.DataFrame([{"init": "random", "regime": "100%", "verification_acc": 0.7},
+    rec = BL.versus_baseline("recognition", pd.DataFrame([{"init": "random", "regime": "100%", "verification_acc": 0.7},
                                                           {"init": "ours", "regime": "100%", "verification_acc": 0.52}]),
                              {"verification_acc": 0.5})
     assert rec["better"].all() and rec["clear"].tolist() == [True, False]
-    text = FT.verdict("recognition", rec)
+    text = BL.verdict("recognition", rec)
     assert "less than a clear margin: ours (verification_acc 0.520 vs 0.500)" in text
     assert "Clearly better: random" in text
-    only = FT.verdict("recognition", rec.iloc[:1])
+    only = BL.verdict("recognition", rec.iloc[:1])
     assert "every run beats the trivial baseline by a clear margin" in only
     # errors: 5 % of the baseline
-    small = FT.versus_baseline("landmarks", grid.iloc[:1].assign(nme_interocular=0.24), base)
+    small = BL.versus_baseline("landmarks", grid.iloc[:1].assign(nme_interocular=0.24), base)
     assert small["better"].iloc[0] and not small["clear"].iloc[0]
 
 

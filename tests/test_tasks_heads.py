@@ -106,7 +106,7 @@ def test_heads_start_as_the_mean_predictor(name):
     task = FT.make_task(name, "demo")
     data = FT.DataSpec(n_train=12, n_test=4, size=64, num_identities=3)
     train, test = data.build(name)
-    targets = FT._collate_targets([task.prepare(*train[i], None)[1] for i in range(len(train))])
+    targets = FT.collate_targets([task.prepare(*train[i], None)[1] for i in range(len(train))])
     from facelib.tasks.backbone import FaceModel, build_trunk, feature_shape
     trunk, _ = build_trunk("resnet18", "random")
     c, side = feature_shape(trunk, task.input_size)

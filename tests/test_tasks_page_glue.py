@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 
-from facelib.tasks import finetune as FT
+from facelib.tasks import grid as G
 
 
 def test_page_inits(tmp_path):
     trunk = tmp_path / "mine.pth"
     trunk.write_bytes(b"x")
-    assert FT.page_inits("demo", tmp_path, tmp_path, swav_trunk=str(trunk)) == {"random": None, "ours": str(trunk)}
-    inits = FT.page_inits("paper", tmp_path / "results", tmp_path, imagenet_weights="in.pth", authors_weights="a.pth")
+    assert G.page_inits("demo", tmp_path, tmp_path, swav_trunk=str(trunk)) == {"random": None, "ours": str(trunk)}
+    inits = G.page_inits("paper", tmp_path / "results", tmp_path, imagenet_weights="in.pth", authors_weights="a.pth")
     # In the paper profile a missing trunk is not replaced by a demo one: page 03's path is named.
     assert inits == {"random": None, "ours": str(tmp_path / "results" / "swav_paper" / "trunk.pth"),
                      "imagenet": "in.pth", "authors": "a.pth"}
@@ -29,6 +29,6 @@ def test_page_grid_in_the_paper_profile_reads_finished_runs(tmp_path, capsys):
     (demo / "run.json").write_text(json.dumps({"task": "au", "init": "imagenet", "regime_name": "10%", "n_train": 5,
                                                "profile": "demo"}))
     (demo / "metrics.json").write_text(json.dumps({"icc_mean": 0.9}))
-    grid = FT.page_grid("au", {"random": None}, [0.1], tmp_path, profile="paper")
+    grid = G.page_grid("au", {"random": None}, [0.1], tmp_path, profile="paper")
     assert list(grid["run"]) == ["au/random/10pct"] and grid.loc[0, "icc_mean"] == 0.2
     assert "1 finished runs" in capsys.readouterr().out

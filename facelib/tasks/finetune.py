@@ -19,24 +19,23 @@ machine and thread count). The optimiser comes from the recipe (SGD with momentu
 its betas) at the printed constant learning rate (``recipes.Finetune.lr_schedule``).
 
 The training subset of a regime is :func:`facelib.data.sampling.draw_order`'s fixed, nested,
-label-agnostic prefix (with the 1/4-of-identities rule for recognition). Command line:
-``facelib finetune TASK --init ... --regime ...``. Shown in ``notebooks/04_face_recognition.py``
-... ``08_3d_reconstruction.py``.
+label-agnostic prefix (with the 1/4-of-identities rule for recognition). This module is one
+run; the grid of runs (in this process or as SLURM job arrays) is :mod:`facelib.tasks.grid`,
+the trivial baseline a run is read against :mod:`facelib.tasks.baseline`, and the command line
+``facelib finetune TASK --init ... --regime ...`` :mod:`facelib.tasks.cli`. Shown in
+``notebooks/04_face_recognition.py`` ... ``08_3d_reconstruction.py``.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import json
 import math
 import os
 import platform
-import shutil
-import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -58,26 +57,19 @@ from facelib.tasks.recon3d import Recon3DTask
 
 __all__ = [
     "TASK_CLASSES",
+    "CHECKPOINT",
+    "LOG",
     "DataSpec",
     "FinetuneError",
     "StaleRunError",
     "NonFiniteLossError",
     "make_task",
     "training_subset",
+    "collate_targets",
     "finetune",
-    "run_grid",
-    "mean_baseline",
-    "KEY_METRICS",
-    "versus_baseline",
-    "verdict",
+    "stale_reason",
     "precise_bn",
-    "collect_runs",
-    "FinetuneJob",
-    "page_grid",
-    "submit_grid",
     "read_log",
-    "run_name",
-    "add_cli",
 ]
 
 TASK_CLASSES: dict[str, type[Task]] = {
@@ -88,9 +80,6 @@ TASK_CLASSES: dict[str, type[Task]] = {
     "recon3d": Recon3DTask,
 }
 CHECKPOINT = "checkpoint.pth"
-#: :func:`run_grid`'s (the demo pages') checkpoint interval: a run of the demo grid lasts seconds
-#: to a minute, so it is checkpointed at its end (or every minute); see ``finetune(checkpoint_every_s)``.
-GRID_CHECKPOINT_EVERY_S = 60.0
 LOG = "log.jsonl"
 
 
@@ -182,11 +171,6 @@ def _file_digest(path: str | os.PathLike[str] | None) -> str | None:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def run_name(task: str, init: str, regime: float) -> str:
-    """``task/init/<pct>pct``, as :class:`facelib.launch.GridPoint` names runs."""
-    return f"{task}/{init}/{f'{regime * 100:g}'.replace('.', 'p')}pct"
 
 
 def make_task(name: str, profile: str = "demo", overrides: dict[str, Any] | None = None,
@@ -299,7 +283,8 @@ def _truncate_log(path: Path, start_epoch: int) -> None:
     checkpoint.atomic_write_text("".join(line + "\n" for line in keep), path)
 
 
-def _collate_targets(batch: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+def collate_targets(batch: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-sample target dicts stacked into one dict of arrays (the head's and the baseline's targets)."""
     return {k: np.stack([np.asarray(b[k]) for b in batch]) for k in batch[0]}
 
 
@@ -368,6 +353,22 @@ def _check_same_run(out: Path, want: dict[str, Any]) -> None:
                             "start a new run directory")
 
 
+def stale_reason(out: Path, task_name: str, init: str, regime: float, *, profile: str, data: DataSpec,
+                 overrides: dict[str, Any] | None) -> str | None:
+    """Why the run in ``out`` was made with other settings or another recipe; None if it was not
+    (or holds no run yet): the checks :func:`finetune` makes before it resumes (without the
+    initialisation file's digest). A grid asks it before it submits a run."""
+    if not (out / "run.json").exists() or not ((out / CHECKPOINT).exists() or (out / "metrics.json").exists()):
+        return None
+    try:
+        _check_same_run(out, {"task": task_name, "init": init, "regime": float(regime), "profile": profile,
+                              "data": dataclasses.asdict(data)})
+        _check_same_recipe(out, make_task(task_name, profile, overrides, 2))
+    except StaleRunError as exc:
+        return str(exc)
+    return None
+
+
 def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = "demo",
              init: str = "random", init_path: str | os.PathLike[str] | None = None,
              regime: float = 1.0, data: DataSpec | None = None,
@@ -379,7 +380,7 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
 
     Args:
         task_name: one of :data:`TASK_CLASSES`.
-        run_dir: ``results/<run>/`` (see :func:`run_name`).
+        run_dir: ``results/<run>/`` (see :func:`facelib.tasks.grid.run_name`).
         profile: recipe profile (``demo`` or ``paper``); the backbone is that profile's
             pretraining ``arch``.
         init, init_path: initialisation (:data:`facelib.tasks.backbone.INITS`) and its file.
@@ -430,7 +431,7 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     head = task.build_head(channels, side)
     if task.wants_train_targets():  # e.g. the head starts as the mean predictor (recipe head_init)
-        task.init_head(head, _collate_targets([task.prepare(*train_ds[int(i)], None)[1] for i in subset]))
+        task.init_head(head, collate_targets([task.prepare(*train_ds[int(i)], None)[1] for i in subset]))
     model = B.FaceModel(trunk, head).to(dev)
     opt = _optimizer(recipe, model.parameters())
 
@@ -511,557 +512,3 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
     _write_json(metrics_flat, metrics_path)
     _write_json({**info, "status": "finished"}, out / "run.json")
     return json.loads(metrics_path.read_text())
-
-
-def mean_baseline(task_name: str, regime: float = 1.0, *, profile: str = "demo",
-                  data: DataSpec | None = None) -> dict[str, Any]:
-    """Metrics of the trivial predictor that outputs the mean training target (majority class).
-
-    The scale against which a fine-tuned model is read: the mean shape for landmarks and 3D,
-    the mean intensities for AUs, the mean valence/arousal and the most frequent expression.
-    Training targets come from the evaluation crops of the ``regime`` subset; no training.
-    For recognition, chance: always answering the more frequent of "same" / "different" on the
-    test pairs (``verification_acc``, 0.5 on balanced pairs).
-    """
-    data = data or DataSpec()
-    train_ds, test_ds = data.build(task_name)
-    if task_name == "recognition":
-        from facelib.tasks.recognition import image_pairs
-        ids = data.identities("test") if data.kind == "synthetic" else test_ds.identity_array()
-        _, same = image_pairs(ids)
-        return {"verification_acc": float(max(same.mean(), 1 - same.mean())), "num_pairs": float(len(same))}
-    task = make_task(task_name, profile, num_classes=2)
-    subset = training_subset(task_name, data, regime, train_ds)
-    train = _collate_targets([task.prepare(*train_ds[int(i)], None)[1] for i in subset])
-    test = _collate_targets([task.prepare(*test_ds[i], None)[1] for i in range(len(test_ds))])
-    flat, _ = task.evaluate(task.mean_prediction(train, len(test_ds)), test)
-    return flat
-
-
-#: Each task's headline metrics and their direction (+1: higher is better, -1: lower is better).
-KEY_METRICS: dict[str, tuple[tuple[str, int], ...]] = {
-    "recognition": (("verification_acc", +1),),
-    "landmarks": (("nme_interocular", -1), ("nme_box", -1)),
-    "au": (("icc_mean", +1), ("mae_mean", -1)),
-    "emotion": (("acc", +1), ("valence_ccc", +1), ("arousal_ccc", +1)),
-    "recon3d": (("nme_box", -1), ("nme_box_3d", -1)),
-}
-#: What :func:`verdict` calls a clear margin over the baseline: errors (NME, MAE) at least 5 %
-#: lower than the baseline's; accuracies, ICC and CCC at least 0.05 higher (in their units).
-CLEAR_RELATIVE_ERROR_GAIN = 0.05
-CLEAR_ABSOLUTE_GAIN = 0.05
-
-
-def versus_baseline(task_name: str, grid: "pd.DataFrame", baseline: dict[str, Any]) -> "pd.DataFrame":
-    """Each run's headline metrics (:data:`KEY_METRICS`) beside the trivial baseline's.
-
-    Args:
-        grid: rows of :func:`run_grid` / :func:`collect_runs`.
-        baseline: :func:`mean_baseline` of the same data, or one per regime name
-            (``{"100%": {...}, "10%": {...}}``: each run is read against its regime's).
-
-    Returns:
-        One row per run and metric: ``init, regime, metric, value, baseline, better`` (bool: on
-        the right side of the baseline), ``gain`` (the improvement, in the metric's units:
-        positive when better) and ``clear`` (bool: by at least the clear margin,
-        :data:`CLEAR_RELATIVE_ERROR_GAIN` of the baseline for errors, :data:`CLEAR_ABSOLUTE_GAIN`
-        otherwise).
-    """
-    import pandas as pd
-
-    per_regime = bool(baseline) and all(isinstance(v, dict) for v in baseline.values())
-    rows = []
-    for r in grid.to_dict("records"):
-        base = baseline.get(r["regime"], {}) if per_regime else baseline
-        for metric, sign in KEY_METRICS[task_name]:
-            if metric not in r or metric not in base:
-                continue
-            v, b = float(r[metric]), float(base[metric])
-            gain = sign * (v - b) if math.isfinite(v) and math.isfinite(b) else float("nan")
-            need = CLEAR_RELATIVE_ERROR_GAIN * abs(b) if sign < 0 else CLEAR_ABSOLUTE_GAIN
-            rows.append({"init": r["init"], "regime": r["regime"], "metric": metric, "value": v,
-                         "baseline": b, "better": bool(gain > 0), "gain": gain, "clear": bool(gain >= need)})
-    return pd.DataFrame(rows, columns=["init", "regime", "metric", "value", "baseline", "better", "gain", "clear"])
-
-
-def verdict(task_name: str, table: "pd.DataFrame") -> str:
-    """One Markdown line per regime from :func:`versus_baseline`: which runs beat the baseline.
-
-    Each run and headline metric is put in one of three groups: better by a clear margin,
-    better by less, not better.
-    """
-    if not len(table):
-        return "No finished runs to compare with the baseline."
-    lines = []
-    for regime, part in table.groupby("regime", sort=False):
-        fmt = lambda rows: "; ".join(f"{r.init} ({r.metric} {r.value:.3f} vs {r.baseline:.3f})" for r in rows)
-        clear = [r for r in part.itertuples() if r.clear]
-        slight = [r for r in part.itertuples() if r.better and not r.clear]
-        worse = [r for r in part.itertuples() if not r.better]
-        if len(clear) == len(part):
-            lines.append(f"- **{regime}**: every run beats the trivial baseline by a clear margin on every "
-                         f"headline metric: {fmt(clear)}.")
-            continue
-        parts = [f"not better than the trivial baseline: {fmt(worse)}" if worse else "",
-                 f"better by less than a clear margin: {fmt(slight)}" if slight else "",
-                 f"clearly better: {fmt(clear)}" if clear else ""]
-        lines.append(f"- **{regime}**: " + ". ".join(p[0].upper() + p[1:] for p in parts if p) + ".")
-    return "\n".join(lines)
-
-
-def run_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None], regimes: Sequence[float],
-             results_root: str | os.PathLike[str], *, profile: str = "demo", data: DataSpec | None = None,
-             overrides: dict[str, Any] | None = None, progress: bool = True,
-             stale: str = "error") -> "pd.DataFrame":
-    """Fine-tune ``task_name`` for every regime x initialisation, in this process (the demo's grid).
-
-    Runs go to ``results_root/<task>/<init>/<pct>pct`` and resume: a finished run is read back,
-    an interrupted one continues. (The paper profile submits the same runs as SLURM job arrays:
-    :func:`facelib.launch.submit_grid` with :class:`FinetuneJob`.)
-
-    Args:
-        inits: initialisation name -> weights file (``None`` for ``random``).
-        regimes: fractions of the training labels.
-        stale: what to do with a run made with another recipe or other settings: ``"error"``
-            (:class:`FinetuneError`), or ``"rerun"``: move it to ``<run>.stale`` (replacing an
-            older one) and train afresh (the book's pages, after a code or recipe change).
-
-    Returns:
-        One row per run: ``run, task, init, regime, n_train, seconds`` and the metrics.
-    """
-    if stale not in ("error", "rerun"):
-        raise ValueError(f"stale must be 'error' or 'rerun', got {stale!r}")
-    import pandas as pd
-
-    rows = []
-    for regime in regimes:
-        for init, path in inits.items():
-            run = run_name(task_name, init, regime)
-            kw = dict(profile=profile, init=init, init_path=path, regime=regime, data=data, overrides=overrides,
-                      resume=True, progress=progress, checkpoint_every_s=GRID_CHECKPOINT_EVERY_S)
-            try:
-                m = finetune(task_name, Path(results_root) / run, **kw)
-            except StaleRunError:
-                if stale == "error":
-                    raise
-                old = Path(results_root) / run
-                moved = old.with_name(old.name + ".stale")
-                if moved.exists():
-                    shutil.rmtree(moved)
-                os.replace(old, moved)
-                print(f"{run}: made with another recipe or settings; moved to {moved.name}, training afresh")
-                m = finetune(task_name, old, **kw)
-            info = json.loads((Path(results_root) / run / "run.json").read_text())
-            seconds = sum(r["seconds"] for r in read_log(Path(results_root) / run, "epoch"))
-            rows.append({"run": run, "task": task_name, "init": init, "regime": info["regime_name"],
-                         "n_train": info["n_train"], "seconds": round(seconds, 1), **(m or {})})
-    return pd.DataFrame(rows)
-
-
-def collect_runs(results_root: str | os.PathLike[str], task_name: str | None = None,
-                 profile: str | None = None) -> "pd.DataFrame":
-    """Finished runs under ``results_root/<task>/<init>/<pct>pct`` (e.g. written by SLURM jobs).
-
-    Runs moved aside as ``<pct>pct.stale`` by :func:`run_grid` are left out, and with
-    ``profile`` so are runs of another recipe profile (a paper page never shows demo runs that
-    share its results folder).
-
-    Returns:
-        One row per run with ``metrics.json``: ``run, task, init, regime, n_train, seconds``
-        and the metrics (as :func:`run_grid`); empty if there are none.
-    """
-    import pandas as pd
-
-    root = Path(results_root)
-    pattern = f"{task_name}/*/*/metrics.json" if task_name else "*/*/*/metrics.json"
-    rows = []
-    for mfile in sorted(root.glob(pattern)):
-        run_dir = mfile.parent
-        if run_dir.name.endswith(".stale") or not (run_dir / "run.json").exists():
-            continue
-        info = json.loads((run_dir / "run.json").read_text())
-        if profile is not None and info.get("profile") != profile:
-            continue
-        seconds = sum(r["seconds"] for r in read_log(run_dir, "epoch"))
-        rows.append({"run": str(run_dir.relative_to(root)), "task": info["task"], "init": info["init"],
-                     "regime": info["regime_name"], "n_train": info["n_train"], "seconds": round(seconds, 1),
-                     **json.loads(mfile.read_text())})
-    return pd.DataFrame(rows)
-
-
-def page_inits(profile: str, results_root: str | os.PathLike[str], repo_root: str | os.PathLike[str], *,
-               swav_trunk: str | None = None, imagenet_weights: str | None = None,
-               authors_weights: str | None = None) -> dict[str, str | None]:
-    """The initialisations a task page compares (notebooks/04-08).
-
-    ``random`` always; ``ours`` from ``swav_trunk`` or page 03's ``results/swav_<profile>/trunk.pth``
-    (in the demo, a small trunk is pretrained here when page 03 has not run); ``imagenet`` and
-    ``authors`` only when their local weights files are given (nothing downloads).
-    """
-    inits: dict[str, str | None] = {"random": None}
-    trunk = Path(swav_trunk) if swav_trunk else Path(repo_root) / "results" / f"swav_{profile}" / "trunk.pth"
-    if not trunk.is_file() and profile == "demo":
-        trunk = B.demo_swav_trunk(Path(results_root) / "swav_demo_small")
-    inits["ours"] = str(trunk)
-    if imagenet_weights:
-        inits["imagenet"] = imagenet_weights
-    if authors_weights:
-        inits["authors"] = authors_weights
-    return inits
-
-
-def page_grid(task_name: str, inits: dict[str, str | None], regimes: Sequence[float],
-              results_root: str | os.PathLike[str], *, profile: str, data: DataSpec | None = None,
-              overrides: dict[str, Any] | None = None, cluster: Any = None,
-              wait_s: float | None = None) -> "pd.DataFrame":
-    """A task page's grid of regime x initialisation runs, by profile and ``cluster``.
-
-    * ``cluster=None``: the demo trains the grid in this process (:func:`run_grid`); the paper
-      profile only reads back the finished runs (:func:`collect_runs`) and says how to submit.
-    * ``cluster`` = a profile of ``slurm/clusters.yaml``: the runs that are neither finished nor
-      queued are submitted as one job array (:func:`submit_grid`, one GPU per run), without
-      waiting (except on the in-process ``debug`` profile, or up to ``wait_s`` seconds); then the
-      finished ones are read back. Rerunning the page picks up the runs that finished since.
-
-    Returns:
-        As :func:`run_grid` / :func:`collect_runs`.
-    """
-    if cluster is None and profile == "demo":
-        return run_grid(task_name, inits, regimes, results_root, profile=profile, data=data,
-                        overrides=overrides, stale="rerun", progress=False)
-    if cluster is not None:
-        submit_grid(task_name, inits, regimes, results_root, profile=profile, on=cluster, data=data,
-                    overrides=overrides, wait_s=wait_s, stale="rerun")
-    grid = collect_runs(results_root, task_name, profile)
-    want = {run_name(task_name, init, r) for init in inits for r in regimes}
-    done = len(want & set(grid["run"])) if len(grid) else 0
-    print(f"{len(grid)} finished runs under {Path(results_root) / task_name} ({done} of this page's "
-          f"{len(want)})" + ("" if cluster is not None else
-                             f"; submit the missing ones by setting the page's `cluster` parameter to a "
-                             f"profile of slurm/clusters.yaml, or with `facelib finetune {task_name} "
-                             f"--profile {profile} --grid --init ... --cluster NAME`"))
-    return grid
-
-
-def _finetune_job_factory(task_name: str, inits: dict[str, str | None], *, profile: str,
-                          data: DataSpec | None, overrides: dict[str, Any] | None,
-                          num_workers: int | None) -> Any:
-    def make(point: Any, run_dir: Path) -> FinetuneJob:
-        return FinetuneJob(task_name, str(Path(run_dir).absolute()), profile=profile, init=point.init,
-                           init_path=None if inits[point.init] is None else str(inits[point.init]),
-                           regime=point.regime, data=data or DataSpec(), overrides=dict(overrides or {}),
-                           num_workers=num_workers)
-    return make
-
-
-def _stale_reason(out: Path, task_name: str, init: str, regime: float, *, profile: str, data: DataSpec,
-                  overrides: dict[str, Any] | None) -> str | None:
-    """Why the run in ``out`` was made with other settings or another recipe; None if it was not
-    (or holds no run yet): the checks :func:`finetune` makes before it resumes."""
-    if not (out / "run.json").exists() or not ((out / CHECKPOINT).exists() or (out / "metrics.json").exists()):
-        return None
-    try:
-        _check_same_run(out, {"task": task_name, "init": init, "regime": float(regime), "profile": profile,
-                              "data": dataclasses.asdict(data)})
-        _check_same_recipe(out, make_task(task_name, profile, overrides, 2))
-    except StaleRunError as exc:
-        return str(exc)
-    return None
-
-
-def submit_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None], regimes: Sequence[float],
-                results_root: str | os.PathLike[str], *, profile: str, on: Any,
-                data: DataSpec | None = None, overrides: dict[str, Any] | None = None,
-                dry_run: bool = False, wait_s: float | None = None,
-                num_workers: int | None = None, stale: str = "error") -> list[Any]:
-    """Submit the regime x initialisation grid of ``task_name`` as one job array on cluster ``on``.
-
-    Each element is a :class:`FinetuneJob` of one run (one GPU, the recipe's whole batch:
-    ``recipes.Launch.finetune_gpus_per_run``) writing to ``results_root/<task>/<init>/<pct>pct``.
-    Runs that finished (``metrics.json``) or whose job is still queued or running are not
-    submitted again. Prints the array's job ids and where the results will appear.
-
-    A run directory made with other settings or another recipe (not queued or running) is an
-    error (``stale="error"``), or is moved to ``<run>.stale`` and submitted afresh
-    (``stale="rerun"``, the pages, as :func:`run_grid`): a page never shows stale numbers.
-
-    Args:
-        inits: initialisation name -> weights file (``None`` for ``random``).
-        on: a cluster profile name of ``slurm/clusters.yaml`` or a :class:`facelib.launch.Cluster`.
-        dry_run: print the runs it would submit and skip and the array's sbatch script; submit nothing.
-        wait_s: wait at most this long for the submitted runs (None: return at once). Jobs of the
-            ``debug`` profile run in this process, now.
-        num_workers: DataLoader workers of each run (None: the job's CPUs minus one, see
-            :class:`FinetuneJob`).
-        stale: ``"error"`` or ``"rerun"`` (see above).
-
-    Returns:
-        The submitted submitit jobs, in grid order (empty after a dry run or when all are settled).
-    """
-    from facelib import launch
-
-    if stale not in ("error", "rerun"):
-        raise ValueError(f"stale must be 'error' or 'rerun', got {stale!r}")
-    data = data or DataSpec()
-
-    clus = launch.cluster(on)
-    root = Path(results_root)
-    inits = {k: (None if v is None else str(v)) for k, v in inits.items()}
-    grid = launch.finetune_grid(list(inits), tasks=[task_name], regimes=list(regimes))
-    for init, path in inits.items():  # a job that can only fail is not submitted
-        problem = (f"init {init!r} has no weights file" if path is None and init != "random" else
-                   f"init {init!r}: weights file {path} does not exist (nothing is downloaded)"
-                   if path is not None and not Path(path).is_file() else None)
-        if problem and dry_run:
-            print(f"warning: {problem}: its runs would fail")
-        elif problem:
-            raise FinetuneError(f"{problem}; give it, or leave the initialisation out of the grid")
-    active = launch.active_runs([p.run for p in grid], root)  # their jobs write there: leave them be
-    for p in grid:
-        why = None if p.run in active else _stale_reason(root / p.run, task_name, p.init, p.regime,
-                                                         profile=profile, data=data, overrides=overrides)
-        if why is None:
-            continue
-        if dry_run:
-            print(f"warning: {why}" + ("; it would be moved aside and submitted afresh" if stale == "rerun" else
-                                       "; submitting would stop here"))
-        elif stale == "error":
-            raise StaleRunError(f"{why} (or let the page move it aside: stale='rerun')")
-        else:
-            old = root / p.run
-            moved = old.with_name(old.name + ".stale")
-            if moved.exists():
-                shutil.rmtree(moved)
-            os.replace(old, moved)
-            print(f"{p.run}: made with another recipe or settings; moved to {moved.name}, submitted afresh")
-    recipe = recipes.task(task_name, profile, **(overrides or {}))
-    kw = dict(profile=profile, on=clus, results_root=root, name="finetune", task_recipes={task_name: recipe})
-    if dry_run:
-        for gp in launch.plan_grid(grid, **kw):
-            print(gp.summary())
-        return []
-    jobs = launch.submit_grid(_finetune_job_factory(task_name, inits, profile=profile, data=data,
-                                                    overrides=overrides, num_workers=num_workers),
-                              grid, **kw).get(task_name, [])
-    n_settled = len(grid) - len(jobs)
-    if jobs:
-        array_id = str(jobs[0].job_id).split("_")[0]
-        print(f"{task_name}: submitted {len(jobs)} run(s) as job array {array_id} on {clus.name} "
-              f"({', '.join(str(j.job_id) for j in jobs)}); {n_settled} finished or queued run(s) not "
-              f"submitted again; results appear in {root.absolute()}/{task_name}/<init>/<pct>pct; "
-              f"`facelib jobs status --results {root}` follows them")
-    else:
-        print(f"{task_name}: all {len(grid)} run(s) of the grid are finished or queued on "
-              f"{clus.name}; nothing submitted")
-    if jobs and (clus.executor == "debug" or wait_s is not None):
-        deadline = time.monotonic() + (wait_s if wait_s is not None else float("inf"))
-        for job in jobs:
-            launch.wait(job, max(deadline - time.monotonic(), 0.0))
-    return jobs
-
-
-@dataclass
-class FinetuneJob:
-    """A picklable fine-tuning run for :mod:`facelib.launch`: ``job()`` trains (resuming).
-
-    One process on one GPU with the recipe's whole batch (``recipes.Launch.finetune_gpus_per_run``;
-    :func:`facelib.launch.resources` asks exactly that), so a job of several tasks is refused.
-    ``checkpoint()`` is submitit's pre-emption hook: it resubmits the same job, which resumes
-    from the last finished epoch. Starts, ends and failures go to ``run_dir/events.jsonl``.
-
-    ``num_workers=None``: the job's CPUs (``SLURM_CPUS_PER_TASK``) minus one DataLoader
-    workers under SLURM, none elsewhere; the augmentation of every sample is seeded by its
-    index, so the worker count does not change the result.
-    """
-
-    task: str
-    run_dir: str
-    profile: str = "paper"
-    init: str = "random"
-    init_path: str | None = None
-    regime: float = 1.0
-    data: DataSpec = field(default_factory=DataSpec)
-    overrides: dict[str, Any] = field(default_factory=dict)
-    num_workers: int | None = None
-
-    def workers(self) -> int:
-        if self.num_workers is not None:
-            return self.num_workers
-        cpus = os.environ.get("SLURM_CPUS_PER_TASK", "")
-        return max(int(cpus) - 1, 0) if cpus.isdigit() else 0
-
-    def __call__(self) -> dict[str, Any] | None:
-        from facelib import dist as fdist
-        from facelib import launch
-        world = fdist.detect().world_size
-        if world > 1:
-            raise FinetuneError(f"{self.run_dir}: this job has {world} tasks, but a fine-tuning run is one "
-                                "process on one GPU with the recipe's whole batch: submit it through "
-                                "facelib.launch.resources (recipes.Launch.finetune_gpus_per_run = 1)")
-        launch.record_event(self.run_dir, "start", task=self.task, init=self.init, regime=self.regime)
-        try:
-            out = finetune(self.task, self.run_dir, profile=self.profile, init=self.init,
-                           init_path=self.init_path, regime=self.regime, data=self.data,
-                           overrides=self.overrides, resume=True, num_workers=self.workers(),
-                           progress=False)
-        except Exception as exc:
-            launch.record_event(self.run_dir, "failed", error=f"{type(exc).__name__}: {exc}")
-            raise
-        launch.record_event(self.run_dir, "done")
-        return out
-
-    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
-        import submitit
-        from facelib import launch
-        launch.record_event(self.run_dir, "checkpoint")
-        return submitit.helpers.DelayedSubmission(dataclasses.replace(self))
-
-
-# ---------------------------------------------------------------------------------------------
-# Command line
-# ---------------------------------------------------------------------------------------------
-def _parse_sets(items: Sequence[str] | None) -> dict[str, Any]:
-    import yaml
-    out: dict[str, Any] = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise FinetuneError(f"--set expects KEY=VALUE, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
-def _init_spec(text: str) -> tuple[str, str | None]:
-    """``--init NAME`` or ``--init NAME=PATH`` -> (name, path)."""
-    name, sep, path = text.partition("=")
-    if name not in B.INITS:
-        raise argparse.ArgumentTypeError(f"unknown initialisation {name!r} in {text!r}; choose one of "
-                                         f"{', '.join(B.INITS)} (optionally NAME=WEIGHTS_FILE)")
-    if sep and not path:
-        raise argparse.ArgumentTypeError(f"--init {text!r}: no weights file after '='")
-    return name, (path or None)
-
-
-def _cli_points(args: argparse.Namespace) -> tuple[dict[str, str | None], list[float]] | str:
-    """(inits, regimes) of the command line, or an error message."""
-    inits: dict[str, str | None] = {}
-    for name, path in args.init or [("random", None)]:
-        if name in inits:
-            return f"--init {name} is given twice"
-        inits[name] = path
-    if args.init_path:
-        if len(inits) > 1:
-            return "--init-path goes with a single --init; for several write --init NAME=PATH"
-        [(name, path)] = inits.items()
-        if path is not None:
-            return f"--init {name}={path} and --init-path {args.init_path}: give the weights file once"
-        inits[name] = args.init_path
-    regimes = list(args.regime) if args.regime else (list(recipes.sampling().regimes) if args.grid else [1.0])
-    if len(set(regimes)) != len(regimes):
-        return f"--regime lists a value twice: {regimes}"
-    return inits, regimes
-
-
-def _run(args: argparse.Namespace) -> int:
-    if args.reader:
-        data = DataSpec(kind="reader", reader=args.reader, root=args.root, test_reader=args.test_reader or args.reader,
-                        test_root=args.test_root or args.root, split=args.split, test_split=args.test_split)
-    else:
-        data = DataSpec(n_train=args.n_train, n_test=args.n_test, size=args.size,
-                        num_identities=args.identities, seed=args.seed)
-    points = _cli_points(args)
-    if isinstance(points, str):
-        print(f"error: {points}", file=sys.stderr)
-        return 2
-    inits, regimes = points
-    overrides = _parse_sets(args.set)
-    if args.grid or len(inits) * len(regimes) > 1:
-        return _run_grid_cli(args, inits, regimes, data, overrides)
-    [(init, init_path)], [regime] = inits.items(), regimes
-    run_dir = args.run_dir or str(Path(args.results) / run_name(args.task, init, regime))
-    if args.cluster:
-        from facelib import launch
-        recipe = recipes.task(args.task, args.profile, **overrides)
-        job = FinetuneJob(args.task, str(Path(run_dir).absolute()), profile=args.profile, init=init,
-                          init_path=init_path, regime=regime, data=data, overrides=overrides,
-                          num_workers=args.workers)
-        return launch.launch_from_args(args, job, args.task, run_dir, recipe=recipe)
-    metrics_ = finetune(args.task, run_dir, profile=args.profile, init=init, init_path=init_path,
-                        regime=regime, data=data, overrides=overrides, resume=args.resume,
-                        until_epoch=args.until_epoch, num_workers=args.workers or 0, trusted=args.trusted)
-    if metrics_ is None:
-        print(f"stopped after epoch {args.until_epoch}; continue with --resume ({run_dir})")
-    else:
-        print(json.dumps(metrics_, indent=1))
-    return 0
-
-
-def _run_grid_cli(args: argparse.Namespace, inits: dict[str, str | None], regimes: list[float],
-                  data: DataSpec, overrides: dict[str, Any]) -> int:
-    """``facelib finetune TASK --grid`` (or several --init / --regime): a job array, or in-process."""
-    for flag, given in (("--run-dir", args.run_dir), ("--until-epoch", args.until_epoch),
-                        ("--trusted", args.trusted)):
-        if given:
-            print(f"error: {flag} is for a single run; a grid writes each run to "
-                  f"{args.results}/{args.task}/<init>/<pct>pct and resumes it", file=sys.stderr)
-            return 2
-    if not args.cluster:
-        if args.dry_run:
-            print("error: --dry-run shows a submission: add --cluster NAME", file=sys.stderr)
-            return 2
-        table = run_grid(args.task, inits, regimes, args.results, profile=args.profile, data=data,
-                         overrides=overrides)
-        print(table.to_string(index=False))
-        return 0
-    from facelib import launch
-    clus = launch.cluster(args.cluster, **launch._parse_sets(args.cluster_set))
-    jobs = submit_grid(args.task, inits, regimes, args.results, profile=args.profile, on=clus, data=data,
-                       overrides=overrides, dry_run=args.dry_run, wait_s=args.wait, num_workers=args.workers)
-    if jobs and (args.wait is not None or clus.executor == "debug"):
-        table = collect_runs(args.results, args.task, args.profile)
-        print(table.to_string(index=False) if len(table) else "no finished runs")
-    return 0
-
-
-def add_cli(subparsers: Any) -> None:
-    """``facelib finetune TASK --init ... --regime ...`` (one run, or a grid with ``--grid``)."""
-    p = subparsers.add_parser(
-        "finetune", help="fine-tune a backbone on a downstream task (supplement 1.2)",
-        description=__doc__.split("\n\n")[0] + " One run, or with --grid (or several --init / --regime) "
-        "the grid of data regimes x initialisations: in this process, or with --cluster as one job "
-        "array of one-GPU runs that skips the finished and queued ones (--dry-run prints its sbatch "
-        "script).")
-    p.add_argument("task", choices=sorted(TASK_CLASSES))
-    p.add_argument("--init", action="append", type=_init_spec, metavar="NAME[=PATH]",
-                   help=f"backbone initialisation ({', '.join(B.INITS)}; default random), with its "
-                        "weights file after '='; repeat it for a grid")
-    p.add_argument("--init-path", default=None, help="weights file of the single --init (local; nothing downloads)")
-    p.add_argument("--regime", type=float, nargs="+", default=None, metavar="FRACTION",
-                   help="fraction(s) of the training labels (e.g. 0.1; default 1.0, or with --grid "
-                        "every regime of supplement 1.3)")
-    p.add_argument("--grid", action="store_true",
-                   help="the grid of every --regime (default: recipes.sampling().regimes) x every --init")
-    p.add_argument("--profile", choices=recipes.PROFILES, default="demo")
-    p.add_argument("--run-dir", default=None, help="explicit run directory of a single run (overrides --results)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override (repeatable)")
-    p.add_argument("--resume", action="store_true", help="continue the run in the run directory")
-    p.add_argument("--until-epoch", type=int, default=None, help="stop after this many epochs")
-    p.add_argument("--n-train", type=int, default=300, help="synthetic training faces")
-    p.add_argument("--n-test", type=int, default=100, help="synthetic test faces (other persons)")
-    p.add_argument("--size", type=int, default=96, help="side of the rendered synthetic faces")
-    p.add_argument("--identities", type=int, default=20, help="persons per synthetic set")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic training set")
-    p.add_argument("--reader", default=None, help="a dataset in its native format (facelib.data.readers) instead of synthetic faces")
-    p.add_argument("--root", default=None, help="root of the --reader training set")
-    p.add_argument("--test-reader", default=None, help="reader of the test set (default: --reader)")
-    p.add_argument("--test-root", default=None, help="root of the test set (default: --root)")
-    p.add_argument("--split", default=None, help="keep only training records of this split")
-    p.add_argument("--test-split", default=None, help="keep only test records of this split")
-    p.add_argument("--workers", type=int, default=None,
-                   help="DataLoader workers (default: none in this process; a submitted run uses its CPUs minus one)")
-    p.add_argument("--trusted", action="store_true", help="allow pickled objects in --init-path")
-    from facelib import launch
-    # --cluster NAME submits the run (or the grid, as a job array) as a job (--dry-run prints
-    # its sbatch script); --results is the results root: runs go to RESULTS/<task>/<init>/<pct>pct
-    launch.add_cluster_arguments(p)
-    p.set_defaults(func=_run)

@@ -1,0 +1,172 @@
+"""``facelib finetune TASK --init ... --regime ...``: one fine-tuning run, or a grid of them.
+
+One run trains in this process (:func:`facelib.tasks.finetune.finetune`) or, with
+``--cluster NAME``, is submitted as a job (:class:`facelib.tasks.grid.FinetuneJob`). With
+``--grid`` (or several ``--init`` / ``--regime``) the grid of data regimes x initialisations
+trains in this process (:func:`facelib.tasks.grid.run_grid`) or, with ``--cluster``, is one job
+array of one-GPU runs that skips the finished and queued ones
+(:func:`facelib.tasks.grid.submit_grid`; ``--dry-run`` prints its sbatch script).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from facelib import recipes
+from facelib.tasks import backbone as B
+from facelib.tasks import finetune as FT
+from facelib.tasks.finetune import TASK_CLASSES, DataSpec, FinetuneError, finetune
+from facelib.tasks.grid import FinetuneJob, collect_runs, run_grid, run_name, submit_grid
+
+__all__ = ["add_cli"]
+
+
+def _parse_sets(items: Sequence[str] | None) -> dict[str, Any]:
+    import yaml
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise FinetuneError(f"--set expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _init_spec(text: str) -> tuple[str, str | None]:
+    """``--init NAME`` or ``--init NAME=PATH`` -> (name, path)."""
+    name, sep, path = text.partition("=")
+    if name not in B.INITS:
+        raise argparse.ArgumentTypeError(f"unknown initialisation {name!r} in {text!r}; choose one of "
+                                         f"{', '.join(B.INITS)} (optionally NAME=WEIGHTS_FILE)")
+    if sep and not path:
+        raise argparse.ArgumentTypeError(f"--init {text!r}: no weights file after '='")
+    return name, (path or None)
+
+
+def _cli_points(args: argparse.Namespace) -> tuple[dict[str, str | None], list[float]] | str:
+    """(inits, regimes) of the command line, or an error message."""
+    inits: dict[str, str | None] = {}
+    for name, path in args.init or [("random", None)]:
+        if name in inits:
+            return f"--init {name} is given twice"
+        inits[name] = path
+    if args.init_path:
+        if len(inits) > 1:
+            return "--init-path goes with a single --init; for several write --init NAME=PATH"
+        [(name, path)] = inits.items()
+        if path is not None:
+            return f"--init {name}={path} and --init-path {args.init_path}: give the weights file once"
+        inits[name] = args.init_path
+    regimes = list(args.regime) if args.regime else (list(recipes.sampling().regimes) if args.grid else [1.0])
+    if len(set(regimes)) != len(regimes):
+        return f"--regime lists a value twice: {regimes}"
+    return inits, regimes
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.reader:
+        data = DataSpec(kind="reader", reader=args.reader, root=args.root, test_reader=args.test_reader or args.reader,
+                        test_root=args.test_root or args.root, split=args.split, test_split=args.test_split)
+    else:
+        data = DataSpec(n_train=args.n_train, n_test=args.n_test, size=args.size,
+                        num_identities=args.identities, seed=args.seed)
+    points = _cli_points(args)
+    if isinstance(points, str):
+        print(f"error: {points}", file=sys.stderr)
+        return 2
+    inits, regimes = points
+    overrides = _parse_sets(args.set)
+    if args.grid or len(inits) * len(regimes) > 1:
+        return _run_grid_cli(args, inits, regimes, data, overrides)
+    [(init, init_path)], [regime] = inits.items(), regimes
+    run_dir = args.run_dir or str(Path(args.results) / run_name(args.task, init, regime))
+    if args.cluster:
+        from facelib import launch
+        recipe = recipes.task(args.task, args.profile, **overrides)
+        job = FinetuneJob(args.task, str(Path(run_dir).absolute()), profile=args.profile, init=init,
+                          init_path=init_path, regime=regime, data=data, overrides=overrides,
+                          num_workers=args.workers)
+        return launch.launch_from_args(args, job, args.task, run_dir, recipe=recipe)
+    metrics_ = finetune(args.task, run_dir, profile=args.profile, init=init, init_path=init_path,
+                        regime=regime, data=data, overrides=overrides, resume=args.resume,
+                        until_epoch=args.until_epoch, num_workers=args.workers or 0, trusted=args.trusted)
+    if metrics_ is None:
+        print(f"stopped after epoch {args.until_epoch}; continue with --resume ({run_dir})")
+    else:
+        print(json.dumps(metrics_, indent=1))
+    return 0
+
+
+def _run_grid_cli(args: argparse.Namespace, inits: dict[str, str | None], regimes: list[float],
+                  data: DataSpec, overrides: dict[str, Any]) -> int:
+    """``facelib finetune TASK --grid`` (or several --init / --regime): a job array, or in-process."""
+    for flag, given in (("--run-dir", args.run_dir), ("--until-epoch", args.until_epoch),
+                        ("--trusted", args.trusted)):
+        if given:
+            print(f"error: {flag} is for a single run; a grid writes each run to "
+                  f"{args.results}/{args.task}/<init>/<pct>pct and resumes it", file=sys.stderr)
+            return 2
+    if not args.cluster:
+        if args.dry_run:
+            print("error: --dry-run shows a submission: add --cluster NAME", file=sys.stderr)
+            return 2
+        table = run_grid(args.task, inits, regimes, args.results, profile=args.profile, data=data,
+                         overrides=overrides)
+        print(table.to_string(index=False))
+        return 0
+    from facelib import launch
+    clus = launch.cluster(args.cluster, **launch._parse_sets(args.cluster_set))
+    jobs = submit_grid(args.task, inits, regimes, args.results, profile=args.profile, on=clus, data=data,
+                       overrides=overrides, dry_run=args.dry_run, wait_s=args.wait, num_workers=args.workers)
+    if jobs and (args.wait is not None or clus.executor == "debug"):
+        table = collect_runs(args.results, args.task, args.profile)
+        print(table.to_string(index=False) if len(table) else "no finished runs")
+    return 0
+
+
+def add_cli(subparsers: Any) -> None:
+    """``facelib finetune TASK --init ... --regime ...`` (one run, or a grid with ``--grid``)."""
+    p = subparsers.add_parser(
+        "finetune", help="fine-tune a backbone on a downstream task (supplement 1.2)",
+        description=FT.__doc__.split("\n\n")[0] + " One run, or with --grid (or several --init / --regime) "
+        "the grid of data regimes x initialisations: in this process, or with --cluster as one job "
+        "array of one-GPU runs that skips the finished and queued ones (--dry-run prints its sbatch "
+        "script).")
+    p.add_argument("task", choices=sorted(TASK_CLASSES))
+    p.add_argument("--init", action="append", type=_init_spec, metavar="NAME[=PATH]",
+                   help=f"backbone initialisation ({', '.join(B.INITS)}; default random), with its "
+                        "weights file after '='; repeat it for a grid")
+    p.add_argument("--init-path", default=None, help="weights file of the single --init (local; nothing downloads)")
+    p.add_argument("--regime", type=float, nargs="+", default=None, metavar="FRACTION",
+                   help="fraction(s) of the training labels (e.g. 0.1; default 1.0, or with --grid "
+                        "every regime of supplement 1.3)")
+    p.add_argument("--grid", action="store_true",
+                   help="the grid of every --regime (default: recipes.sampling().regimes) x every --init")
+    p.add_argument("--profile", choices=recipes.PROFILES, default="demo")
+    p.add_argument("--run-dir", default=None, help="explicit run directory of a single run (overrides --results)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue the run in the run directory")
+    p.add_argument("--until-epoch", type=int, default=None, help="stop after this many epochs")
+    p.add_argument("--n-train", type=int, default=300, help="synthetic training faces")
+    p.add_argument("--n-test", type=int, default=100, help="synthetic test faces (other persons)")
+    p.add_argument("--size", type=int, default=96, help="side of the rendered synthetic faces")
+    p.add_argument("--identities", type=int, default=20, help="persons per synthetic set")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic training set")
+    p.add_argument("--reader", default=None, help="a dataset in its native format (facelib.data.readers) instead of synthetic faces")
+    p.add_argument("--root", default=None, help="root of the --reader training set")
+    p.add_argument("--test-reader", default=None, help="reader of the test set (default: --reader)")
+    p.add_argument("--test-root", default=None, help="root of the test set (default: --root)")
+    p.add_argument("--split", default=None, help="keep only training records of this split")
+    p.add_argument("--test-split", default=None, help="keep only test records of this split")
+    p.add_argument("--workers", type=int, default=None,
+                   help="DataLoader workers (default: none in this process; a submitted run uses its CPUs minus one)")
+    p.add_argument("--trusted", action="store_true", help="allow pickled objects in --init-path")
+    from facelib import launch
+    # --cluster NAME submits the run (or the grid, as a job array) as a job (--dry-run prints
+    # its sbatch script); --results is the results root: runs go to RESULTS/<task>/<init>/<pct>pct
+    launch.add_cluster_arguments(p)
+    p.set_defaults(func=_run)

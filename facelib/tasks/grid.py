@@ -1,0 +1,348 @@
+"""The grid of fine-tuning runs: data regime x initialisation, in this process or on a cluster.
+
+Every run of the grid is one :func:`facelib.tasks.finetune.finetune` writing to
+``results/<task>/<init>/<pct>pct`` (:func:`run_name`) and resuming there.
+
+* :func:`run_grid` trains the grid in this process (the demo's pages);
+* :func:`submit_grid` submits the runs that are neither finished nor queued as one SLURM job
+  array of :class:`FinetuneJob` (one GPU per run) through :mod:`facelib.launch`;
+* :func:`collect_runs` reads the finished runs back, wherever they ran;
+* :func:`page_inits` and :func:`page_grid` are the task pages' glue: the initialisations a page
+  compares, and its grid by profile and cluster.
+
+A run directory made with another recipe or other settings is an error, or (``stale="rerun"``,
+the pages) is moved aside to ``<run>.stale`` and trained afresh: a page never shows stale
+numbers. Shown in ``notebooks/04_face_recognition.py`` ... ``08_3d_reconstruction.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from facelib import recipes
+from facelib.tasks import backbone as B
+from facelib.tasks.finetune import (DataSpec, FinetuneError, StaleRunError, finetune, read_log,
+                                    stale_reason)
+
+__all__ = [
+    "GRID_CHECKPOINT_EVERY_S",
+    "run_name",
+    "run_grid",
+    "collect_runs",
+    "page_inits",
+    "page_grid",
+    "submit_grid",
+    "FinetuneJob",
+]
+
+#: :func:`run_grid`'s (the demo pages') checkpoint interval: a run of the demo grid lasts seconds
+#: to a minute, so it is checkpointed at its end (or every minute); see ``finetune(checkpoint_every_s)``.
+GRID_CHECKPOINT_EVERY_S = 60.0
+
+
+def run_name(task: str, init: str, regime: float) -> str:
+    """``task/init/<pct>pct``, as :class:`facelib.launch.GridPoint` names runs."""
+    return f"{task}/{init}/{f'{regime * 100:g}'.replace('.', 'p')}pct"
+
+
+def _move_aside(run_dir: Path) -> Path:
+    """Move a stale run to ``<run>.stale`` (replacing an older one); returns where it went."""
+    moved = run_dir.with_name(run_dir.name + ".stale")
+    if moved.exists():
+        shutil.rmtree(moved)
+    os.replace(run_dir, moved)
+    return moved
+
+
+def run_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None], regimes: Sequence[float],
+             results_root: str | os.PathLike[str], *, profile: str = "demo", data: DataSpec | None = None,
+             overrides: dict[str, Any] | None = None, progress: bool = True,
+             stale: str = "error") -> "pd.DataFrame":
+    """Fine-tune ``task_name`` for every regime x initialisation, in this process (the demo's grid).
+
+    Runs go to ``results_root/<task>/<init>/<pct>pct`` and resume: a finished run is read back,
+    an interrupted one continues. (The paper profile submits the same runs as SLURM job arrays:
+    :func:`submit_grid`, through :func:`facelib.launch.submit_grid` with :class:`FinetuneJob`.)
+
+    Args:
+        inits: initialisation name -> weights file (``None`` for ``random``).
+        regimes: fractions of the training labels.
+        stale: what to do with a run made with another recipe or other settings: ``"error"``
+            (:class:`~facelib.tasks.finetune.FinetuneError`), or ``"rerun"``: move it to
+            ``<run>.stale`` (replacing an older one) and train afresh (the book's pages, after a
+            code or recipe change).
+
+    Returns:
+        One row per run: ``run, task, init, regime, n_train, seconds`` and the metrics.
+    """
+    if stale not in ("error", "rerun"):
+        raise ValueError(f"stale must be 'error' or 'rerun', got {stale!r}")
+    import pandas as pd
+
+    rows = []
+    for regime in regimes:
+        for init, path in inits.items():
+            run = run_name(task_name, init, regime)
+            kw = dict(profile=profile, init=init, init_path=path, regime=regime, data=data, overrides=overrides,
+                      resume=True, progress=progress, checkpoint_every_s=GRID_CHECKPOINT_EVERY_S)
+            try:
+                m = finetune(task_name, Path(results_root) / run, **kw)
+            except StaleRunError:
+                if stale == "error":
+                    raise
+                old = Path(results_root) / run
+                moved = _move_aside(old)
+                print(f"{run}: made with another recipe or settings; moved to {moved.name}, training afresh")
+                m = finetune(task_name, old, **kw)
+            info = json.loads((Path(results_root) / run / "run.json").read_text())
+            seconds = sum(r["seconds"] for r in read_log(Path(results_root) / run, "epoch"))
+            rows.append({"run": run, "task": task_name, "init": init, "regime": info["regime_name"],
+                         "n_train": info["n_train"], "seconds": round(seconds, 1), **(m or {})})
+    return pd.DataFrame(rows)
+
+
+def collect_runs(results_root: str | os.PathLike[str], task_name: str | None = None,
+                 profile: str | None = None) -> "pd.DataFrame":
+    """Finished runs under ``results_root/<task>/<init>/<pct>pct`` (e.g. written by SLURM jobs).
+
+    Runs moved aside as ``<pct>pct.stale`` by :func:`run_grid` are left out, and with
+    ``profile`` so are runs of another recipe profile (a paper page never shows demo runs that
+    share its results folder).
+
+    Returns:
+        One row per run with ``metrics.json``: ``run, task, init, regime, n_train, seconds``
+        and the metrics (as :func:`run_grid`); empty if there are none.
+    """
+    import pandas as pd
+
+    root = Path(results_root)
+    pattern = f"{task_name}/*/*/metrics.json" if task_name else "*/*/*/metrics.json"
+    rows = []
+    for mfile in sorted(root.glob(pattern)):
+        run_dir = mfile.parent
+        if run_dir.name.endswith(".stale") or not (run_dir / "run.json").exists():
+            continue
+        info = json.loads((run_dir / "run.json").read_text())
+        if profile is not None and info.get("profile") != profile:
+            continue
+        seconds = sum(r["seconds"] for r in read_log(run_dir, "epoch"))
+        rows.append({"run": str(run_dir.relative_to(root)), "task": info["task"], "init": info["init"],
+                     "regime": info["regime_name"], "n_train": info["n_train"], "seconds": round(seconds, 1),
+                     **json.loads(mfile.read_text())})
+    return pd.DataFrame(rows)
+
+
+def page_inits(profile: str, results_root: str | os.PathLike[str], repo_root: str | os.PathLike[str], *,
+               swav_trunk: str | None = None, imagenet_weights: str | None = None,
+               authors_weights: str | None = None) -> dict[str, str | None]:
+    """The initialisations a task page compares (notebooks/04-08).
+
+    ``random`` always; ``ours`` from ``swav_trunk`` or page 03's ``results/swav_<profile>/trunk.pth``
+    (in the demo, a small trunk is pretrained here when page 03 has not run); ``imagenet`` and
+    ``authors`` only when their local weights files are given (nothing downloads).
+    """
+    inits: dict[str, str | None] = {"random": None}
+    trunk = Path(swav_trunk) if swav_trunk else Path(repo_root) / "results" / f"swav_{profile}" / "trunk.pth"
+    if not trunk.is_file() and profile == "demo":
+        trunk = B.demo_swav_trunk(Path(results_root) / "swav_demo_small")
+    inits["ours"] = str(trunk)
+    if imagenet_weights:
+        inits["imagenet"] = imagenet_weights
+    if authors_weights:
+        inits["authors"] = authors_weights
+    return inits
+
+
+def page_grid(task_name: str, inits: dict[str, str | None], regimes: Sequence[float],
+              results_root: str | os.PathLike[str], *, profile: str, data: DataSpec | None = None,
+              overrides: dict[str, Any] | None = None, cluster: Any = None,
+              wait_s: float | None = None) -> "pd.DataFrame":
+    """A task page's grid of regime x initialisation runs, by profile and ``cluster``.
+
+    * ``cluster=None``: the demo trains the grid in this process (:func:`run_grid`); the paper
+      profile only reads back the finished runs (:func:`collect_runs`) and says how to submit.
+    * ``cluster`` = a profile of ``slurm/clusters.yaml``: the runs that are neither finished nor
+      queued are submitted as one job array (:func:`submit_grid`, one GPU per run), without
+      waiting (except on the in-process ``debug`` profile, or up to ``wait_s`` seconds); then the
+      finished ones are read back. Rerunning the page picks up the runs that finished since.
+
+    Returns:
+        As :func:`run_grid` / :func:`collect_runs`.
+    """
+    if cluster is None and profile == "demo":
+        return run_grid(task_name, inits, regimes, results_root, profile=profile, data=data,
+                        overrides=overrides, stale="rerun", progress=False)
+    if cluster is not None:
+        submit_grid(task_name, inits, regimes, results_root, profile=profile, on=cluster, data=data,
+                    overrides=overrides, wait_s=wait_s, stale="rerun")
+    grid = collect_runs(results_root, task_name, profile)
+    want = {run_name(task_name, init, r) for init in inits for r in regimes}
+    done = len(want & set(grid["run"])) if len(grid) else 0
+    print(f"{len(grid)} finished runs under {Path(results_root) / task_name} ({done} of this page's "
+          f"{len(want)})" + ("" if cluster is not None else
+                             f"; submit the missing ones by setting the page's `cluster` parameter to a "
+                             f"profile of slurm/clusters.yaml, or with `facelib finetune {task_name} "
+                             f"--profile {profile} --grid --init ... --cluster NAME`"))
+    return grid
+
+
+def _finetune_job_factory(task_name: str, inits: dict[str, str | None], *, profile: str,
+                          data: DataSpec | None, overrides: dict[str, Any] | None,
+                          num_workers: int | None) -> Any:
+    def make(point: Any, run_dir: Path) -> FinetuneJob:
+        return FinetuneJob(task_name, str(Path(run_dir).absolute()), profile=profile, init=point.init,
+                           init_path=None if inits[point.init] is None else str(inits[point.init]),
+                           regime=point.regime, data=data or DataSpec(), overrides=dict(overrides or {}),
+                           num_workers=num_workers)
+    return make
+
+
+def submit_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None], regimes: Sequence[float],
+                results_root: str | os.PathLike[str], *, profile: str, on: Any,
+                data: DataSpec | None = None, overrides: dict[str, Any] | None = None,
+                dry_run: bool = False, wait_s: float | None = None,
+                num_workers: int | None = None, stale: str = "error") -> list[Any]:
+    """Submit the regime x initialisation grid of ``task_name`` as one job array on cluster ``on``.
+
+    Each element is a :class:`FinetuneJob` of one run (one GPU, the recipe's whole batch:
+    ``recipes.Launch.finetune_gpus_per_run``) writing to ``results_root/<task>/<init>/<pct>pct``.
+    Runs that finished (``metrics.json``) or whose job is still queued or running are not
+    submitted again. Prints the array's job ids and where the results will appear.
+
+    A run directory made with other settings or another recipe (not queued or running) is an
+    error (``stale="error"``), or is moved to ``<run>.stale`` and submitted afresh
+    (``stale="rerun"``, the pages, as :func:`run_grid`): a page never shows stale numbers.
+
+    Args:
+        inits: initialisation name -> weights file (``None`` for ``random``).
+        on: a cluster profile name of ``slurm/clusters.yaml`` or a :class:`facelib.launch.Cluster`.
+        dry_run: print the runs it would submit and skip and the array's sbatch script; submit nothing.
+        wait_s: wait at most this long for the submitted runs (None: return at once). Jobs of the
+            ``debug`` profile run in this process, now.
+        num_workers: DataLoader workers of each run (None: the job's CPUs minus one, see
+            :class:`FinetuneJob`).
+        stale: ``"error"`` or ``"rerun"`` (see above).
+
+    Returns:
+        The submitted submitit jobs, in grid order (empty after a dry run or when all are settled).
+    """
+    from facelib import launch
+
+    if stale not in ("error", "rerun"):
+        raise ValueError(f"stale must be 'error' or 'rerun', got {stale!r}")
+    data = data or DataSpec()
+
+    clus = launch.cluster(on)
+    root = Path(results_root)
+    inits = {k: (None if v is None else str(v)) for k, v in inits.items()}
+    grid = launch.finetune_grid(list(inits), tasks=[task_name], regimes=list(regimes))
+    for init, path in inits.items():  # a job that can only fail is not submitted
+        problem = (f"init {init!r} has no weights file" if path is None and init != "random" else
+                   f"init {init!r}: weights file {path} does not exist (nothing is downloaded)"
+                   if path is not None and not Path(path).is_file() else None)
+        if problem and dry_run:
+            print(f"warning: {problem}: its runs would fail")
+        elif problem:
+            raise FinetuneError(f"{problem}; give it, or leave the initialisation out of the grid")
+    active = launch.active_runs([p.run for p in grid], root)  # their jobs write there: leave them be
+    for p in grid:
+        why = None if p.run in active else stale_reason(root / p.run, task_name, p.init, p.regime,
+                                                        profile=profile, data=data, overrides=overrides)
+        if why is None:
+            continue
+        if dry_run:
+            print(f"warning: {why}" + ("; it would be moved aside and submitted afresh" if stale == "rerun" else
+                                       "; submitting would stop here"))
+        elif stale == "error":
+            raise StaleRunError(f"{why} (or let the page move it aside: stale='rerun')")
+        else:
+            moved = _move_aside(root / p.run)
+            print(f"{p.run}: made with another recipe or settings; moved to {moved.name}, submitted afresh")
+    recipe = recipes.task(task_name, profile, **(overrides or {}))
+    kw = dict(profile=profile, on=clus, results_root=root, name="finetune", task_recipes={task_name: recipe})
+    if dry_run:
+        for gp in launch.plan_grid(grid, **kw):
+            print(gp.summary())
+        return []
+    jobs = launch.submit_grid(_finetune_job_factory(task_name, inits, profile=profile, data=data,
+                                                    overrides=overrides, num_workers=num_workers),
+                              grid, **kw).get(task_name, [])
+    n_settled = len(grid) - len(jobs)
+    if jobs:
+        array_id = str(jobs[0].job_id).split("_")[0]
+        print(f"{task_name}: submitted {len(jobs)} run(s) as job array {array_id} on {clus.name} "
+              f"({', '.join(str(j.job_id) for j in jobs)}); {n_settled} finished or queued run(s) not "
+              f"submitted again; results appear in {root.absolute()}/{task_name}/<init>/<pct>pct; "
+              f"`facelib jobs status --results {root}` follows them")
+    else:
+        print(f"{task_name}: all {len(grid)} run(s) of the grid are finished or queued on "
+              f"{clus.name}; nothing submitted")
+    if jobs and (clus.executor == "debug" or wait_s is not None):
+        deadline = time.monotonic() + (wait_s if wait_s is not None else float("inf"))
+        for job in jobs:
+            launch.wait(job, max(deadline - time.monotonic(), 0.0))
+    return jobs
+
+
+@dataclass
+class FinetuneJob:
+    """A picklable fine-tuning run for :mod:`facelib.launch`: ``job()`` trains (resuming).
+
+    One process on one GPU with the recipe's whole batch (``recipes.Launch.finetune_gpus_per_run``;
+    :func:`facelib.launch.resources` asks exactly that), so a job of several tasks is refused.
+    ``checkpoint()`` is submitit's pre-emption hook: it resubmits the same job, which resumes
+    from the last finished epoch. Starts, ends and failures go to ``run_dir/events.jsonl``.
+
+    ``num_workers=None``: the job's CPUs (``SLURM_CPUS_PER_TASK``) minus one DataLoader
+    workers under SLURM, none elsewhere; the augmentation of every sample is seeded by its
+    index, so the worker count does not change the result.
+    """
+
+    task: str
+    run_dir: str
+    profile: str = "paper"
+    init: str = "random"
+    init_path: str | None = None
+    regime: float = 1.0
+    data: DataSpec = field(default_factory=DataSpec)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    num_workers: int | None = None
+
+    def workers(self) -> int:
+        if self.num_workers is not None:
+            return self.num_workers
+        cpus = os.environ.get("SLURM_CPUS_PER_TASK", "")
+        return max(int(cpus) - 1, 0) if cpus.isdigit() else 0
+
+    def __call__(self) -> dict[str, Any] | None:
+        from facelib import dist as fdist
+        from facelib import launch
+        world = fdist.detect().world_size
+        if world > 1:
+            raise FinetuneError(f"{self.run_dir}: this job has {world} tasks, but a fine-tuning run is one "
+                                "process on one GPU with the recipe's whole batch: submit it through "
+                                "facelib.launch.resources (recipes.Launch.finetune_gpus_per_run = 1)")
+        launch.record_event(self.run_dir, "start", task=self.task, init=self.init, regime=self.regime)
+        try:
+            out = finetune(self.task, self.run_dir, profile=self.profile, init=self.init,
+                           init_path=self.init_path, regime=self.regime, data=self.data,
+                           overrides=self.overrides, resume=True, num_workers=self.workers(),
+                           progress=False)
+        except Exception as exc:
+            launch.record_event(self.run_dir, "failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        launch.record_event(self.run_dir, "done")
+        return out
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        import submitit
+        from facelib import launch
+        launch.record_event(self.run_dir, "checkpoint")
+        return submitit.helpers.DelayedSubmission(dataclasses.replace(self))
