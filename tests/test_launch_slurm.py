@@ -241,6 +241,7 @@ def test_finetune_grid_cli_submits_an_array_and_the_page_collects_it(
     # `facelib finetune --cluster` as one job array of one-GPU runs; once it has finished, the
     # page's grid (cluster set) submits nothing more and reads the runs' metrics back.
     from facelib.tasks import finetune as FT
+    from facelib.tasks import grid as task_grid
 
     data = ["--n-train", "10", "--n-test", "8", "--size", "64", "--identities", "4"]
     recipe = ["--set", "epochs=1", "--set", "batch_size=8"]
@@ -265,9 +266,9 @@ def test_finetune_grid_cli_submits_an_array_and_the_page_collects_it(
         start = [e for e in launch.read_events(run_dir) if e["event"] == "start"][0]
         assert start["array"] == rec["job_id"]  # ran as its own element of the array
         assert start["gpus"] is not None and len(start["gpus"].split(",")) == 1  # one GPU per run
-    grid = FT.page_grid("recon3d", {"random": None}, [1.0, 0.5], submitit_root, profile="demo",
-                        data=FT.DataSpec(n_train=10, n_test=8, size=64, num_identities=4),
-                        overrides={"epochs": 1, "batch_size": 8}, cluster=ON)
+    grid = task_grid.page_grid("recon3d", {"random": None}, [1.0, 0.5], submitit_root, profile="demo",
+                               data=FT.DataSpec(n_train=10, n_test=8, size=64, num_identities=4),
+                               overrides={"epochs": 1, "batch_size": 8}, cluster=ON)
     out = capsys.readouterr().out
     assert "all 2 run(s) of the grid are finished or queued on slurm-local; nothing submitted" in out
     assert "(2 of this page's 2)" in out

@@ -109,7 +109,7 @@ def resources(kind: str, profile: str = "paper", on: str | Cluster = "debug",
         if num_gpus != 1:
             raise LaunchError(
                 f"{kind} ({profile}): finetune_gpus_per_run = {num_gpus}, but a fine-tuning run is one "
-                "process on one GPU (facelib.tasks.finetune.FinetuneJob); keep it at 1"
+                "process on one GPU (facelib.tasks.grid.FinetuneJob); keep it at 1"
             )
         paper_gpus = rec.num_gpus if rec.num_gpus != num_gpus else None
     else:
