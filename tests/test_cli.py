@@ -35,3 +35,11 @@ def test_unknown_command_is_an_error(capsys):
         cli.main(["nonsense"])
     assert exc.value.code == 2
     assert "nonsense" in capsys.readouterr().err
+
+
+def test_python_dash_m_facelib_is_the_same_command():
+    out = subprocess.run([sys.executable, "-m", "facelib", "--help"], capture_output=True, text=True, check=True).stdout
+    for command in cli.COMMANDS:
+        assert command in out
+    bad = subprocess.run([sys.executable, "-m", "facelib", "nonsense"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "nonsense" in bad.stderr
