@@ -66,7 +66,9 @@ task = FT.make_task("au", profile, overrides)
 #
 # Every value comes from `facelib.recipes` with the section of the supplement it is printed in;
 # `convention` marks what the supplement does not give (here the loss, and the blur kernel's
-# scaling with the input size). The demo column shows what the demo profile changes (sizes only).
+# scaling with the input size). The demo column shows what the demo profile changes: sizes, and
+# the learning rate with the head's initialisation (without them its 24 steps learn nothing;
+# their notes give the measurements).
 
 # %%
 viz.recipe_table(recipes.task("au", "paper"), recipes.task("au", "demo"))
@@ -114,8 +116,10 @@ if len(grid):
 #
 # The `mean baseline` rows are the trivial predictor that outputs the mean training target of
 # their regime (the mean intensities; its ICC is 0), with no training at all: the scale to read
-# each run against. The head starts as that predictor (`head_init`), so a run that learns
-# nothing scores about the same. The verdict below the table is computed from it.
+# each run against. In the paper profile the head starts as that predictor (`head_init`), so a
+# run that learns nothing scores about the same; the demo's head starts at random (see the
+# recipe), so a run that learns nothing scores worse. The verdict below the table is computed
+# from it.
 
 # %%
 au_cols = [f"icc_au{a}" for a in (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)]

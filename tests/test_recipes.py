@@ -208,9 +208,11 @@ DEMO_PRETRAIN_EXCEPTIONS = {**DEMO_SMALL_BATCH_LR, **DEMO_NO_COLOUR_AUGMENTATION
 
 
 # The downstream tasks' non-size demo exceptions, each justified in its field's note with the
-# measurement on the demo (a run of ~100-150 steps instead of the paper's thousands).
+# measurement on the demo (a run of 24-150 steps instead of the paper's thousands).
 DEMO_TASK_EXCEPTIONS = {
     "landmarks": {"lr": 1e-3, "heatmap_sigma": 3.0},
+    "au": {"lr": 7e-4, "head_init": "default"},
+    "emotion": {"lr": 3e-4},
 }
 
 
@@ -238,6 +240,9 @@ def test_paper_task_values_are_not_the_demo_exceptions():
     # the exceptions are demo-only: the paper profile keeps the printed values
     assert recipes.task("landmarks", "paper").lr == 1e-4
     assert recipes.task("landmarks", "paper").heatmap_sigma == 1.5
+    assert recipes.task("au", "paper").lr == 1e-4
+    assert recipes.task("au", "paper").head_init == "mean target"
+    assert recipes.task("emotion", "paper").lr == 0.1
 
 
 def test_override_unknown_key_names_it():
