@@ -39,7 +39,7 @@ swav_trunk: str | None = None  # our pretrained trunk; None: results/swav_<profi
 imagenet_weights: str | None = None  # local torchvision ImageNet state dict for the "imagenet" init (nothing downloads)
 authors_weights: str | None = None  # the authors' released flr_r50_vgg_face.pth for the "authors" init
 threads: int = 1  # torch CPU threads (more than one is slower on a busy machine: threads wait on each other)
-compare_lr: float | None = None  # e.g. 1e-4: also run the first regime at this learning rate (the printed 0.1 is unusually high for Adam); None: skip (the demo's time budget)
+compare_lr: float | None = None  # e.g. 0.1 (the printed rate, which the demo replaces) or 1e-4: also run the first regime at this learning rate; None: skip (the demo's time budget)
 
 # %%
 import time
