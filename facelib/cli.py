@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 # command -> (module defining ``add_cli``, one-line help shown by ``facelib --help``)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -26,6 +26,30 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "finetune": ("facelib.tasks.cli", "fine-tune a backbone on a downstream task (supplement 1.2)"),
     "jobs": ("facelib.launch", "submitted runs, cluster profiles, dry runs, probes"),
 }
+
+
+def key_values(items: Sequence[str] | None, option: str,
+               error: type[Exception] = ValueError) -> dict[str, Any]:
+    """``KEY=VALUE`` command-line items (``--set``, ``--cluster-set``) -> dict, values read as YAML
+    (``lr=1e-3`` is a float, ``crop=[1, 2]`` a list, ``partition=gpu`` a string).
+
+    A malformed item raises ``error`` naming ``option`` and the item.
+    """
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise error(f"{option} expects KEY=VALUE, got {item!r}")
+        parsed = yaml.safe_load(value)
+        if isinstance(parsed, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
+            try:
+                parsed = float(parsed)
+            except ValueError:
+                pass
+        out[key.strip()] = parsed
+    return out
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

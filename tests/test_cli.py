@@ -43,3 +43,24 @@ def test_python_dash_m_facelib_is_the_same_command():
         assert command in out
     bad = subprocess.run([sys.executable, "-m", "facelib", "nonsense"], capture_output=True, text=True)
     assert bad.returncode == 2 and "nonsense" in bad.stderr
+
+
+def test_key_values_reads_yaml_values_and_names_the_option_of_a_bad_item():
+    assert cli.key_values(["epochs=2", "lr = 1e-3", "crop=[1, 2]", "name=a=b", "p=gpu"], "--set") == {
+        "epochs": 2, "lr": 1e-3, "crop": [1, 2], "name": "a=b", "p": "gpu"}
+    assert cli.key_values(None, "--set") == {}
+    with pytest.raises(ValueError, match=r"--set expects KEY=VALUE, got 'epochs'"):
+        cli.key_values(["epochs"], "--set")
+    with pytest.raises(KeyError, match="--cluster-set"):
+        cli.key_values(["=3"], "--cluster-set", KeyError)
+
+
+def test_every_command_reports_a_malformed_set_item():
+    from facelib import launch
+    from facelib.tasks.finetune import FinetuneError
+    with pytest.raises(launch.LaunchError, match="--cluster-set"):
+        launch._parse_sets(["partition"])
+    with pytest.raises(FinetuneError, match="--set"):
+        cli.main(["finetune", "au", "--set", "epochs"])
+    with pytest.raises(ValueError, match="--set"):
+        cli.main(["pretrain", "--set", "epochs", "--out", "unused"])

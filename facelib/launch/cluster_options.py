@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import yaml
+from facelib.cli import key_values
 
 from .allocation import resources
 from .clusters import cluster
@@ -18,13 +18,8 @@ from .waiting import wait
 
 
 def _parse_sets(items: Sequence[str] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise LaunchError(f"--cluster-set expects key=value, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
+    """The ``--cluster-set KEY=VALUE`` overrides of a cluster profile."""
+    return key_values(items, "--cluster-set", LaunchError)
 
 
 class _ClusterAction(argparse.Action):

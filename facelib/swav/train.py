@@ -40,6 +40,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from .. import checkpoint, recipes
+from ..cli import key_values
 from .data import EpochSampler, MultiCropDataset
 from .lars import LARS, param_groups
 from .loss import SwAVLoss
@@ -566,20 +567,9 @@ class PretrainJob:
         return submitit.helpers.DelayedSubmission(dataclasses.replace(self, resume=True))
 
 
-def _parse_overrides(items: list[str]) -> dict[str, Any]:
-    import yaml
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
 def job_from_args(args: argparse.Namespace) -> PretrainJob:
     """The :class:`PretrainJob` a ``facelib pretrain`` command line describes."""
-    recipe = recipes.pretrain(args.profile, **_parse_overrides(args.set or []))
+    recipe = recipes.pretrain(args.profile, **key_values(args.set, "--set"))
     kind = args.data or ("shards" if args.manifest or args.profile == "paper" else "synthetic")
     out_dir = args.out or f"results/swav_{args.profile}"
     workers = args.workers

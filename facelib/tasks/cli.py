@@ -14,26 +14,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from facelib import recipes
+from facelib.cli import key_values
 from facelib.tasks import backbone as B
 from facelib.tasks import finetune as FT
 from facelib.tasks.finetune import TASK_CLASSES, DataSpec, FinetuneError, finetune
 from facelib.tasks.grid import FinetuneJob, collect_runs, run_grid, run_name, submit_grid
 
 __all__ = ["add_cli"]
-
-
-def _parse_sets(items: Sequence[str] | None) -> dict[str, Any]:
-    import yaml
-    out: dict[str, Any] = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise FinetuneError(f"--set expects KEY=VALUE, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
 
 
 def _init_spec(text: str) -> tuple[str, str | None]:
@@ -79,7 +69,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {points}", file=sys.stderr)
         return 2
     inits, regimes = points
-    overrides = _parse_sets(args.set)
+    overrides = key_values(args.set, "--set", FinetuneError)
     if args.grid or len(inits) * len(regimes) > 1:
         return _run_grid_cli(args, inits, regimes, data, overrides)
     [(init, init_path)], [regime] = inits.items(), regimes
