@@ -134,6 +134,11 @@ class Pretrain:
 
     method: str = _p("SwAV", "1.1", note="'similarly with [4]'")
     arch: str = _p("resnet50", "1.1", "code", "ResNet-50 trunk in torchvision layout")
+    width: int = _p(
+        64, "1.1", "code",
+        "base width of the ResNet's stages (64, 128, 256, 512 channels before expansion, torchvision's); "
+        "a size: the demo narrows it (facelib.swav.resnet)",
+    )
     num_gpus: int = _p(64, "1.1")
     batch_size: int = _p(4096, "1.1", note="global batch over all GPUs")
     sync_bn: bool = _p(True, "1.1", note="Synchronized Batch Normalization")
@@ -553,6 +558,11 @@ class Finetune:
         256 / 190, "1.1", "convention", "square face crop of side box size x 256/190, as pretraining"
     )
     seed: int = _p(0, "1.2", "convention", "seed of the head initialisation, shuffling and augmentation")
+    seeds: tuple[int, ...] = _p(
+        (0,), "1.2", "convention",
+        "fine-tuning seeds run for every (task, regime, initialisation) cell of a grid; the supplement "
+        "reports one run per cell. A size: the demo runs 3 and reports mean and standard error",
+    )
     precise_bn_batches: int = _p(
         200, "1.2", "convention",
         "before evaluation, BN statistics are recomputed as plain averages over this many training "
@@ -640,31 +650,32 @@ PAPER_TASKS = {name: cls() for name, cls in TASKS.items()}
 # GPUs, prototypes); the few other changes are explained, with their measurements, beside them.
 DEMO_PRETRAIN = override(
     PAPER_PRETRAIN,
+    # Sizes: a ResNet-18 of half width at 40 px faces (crops of 32 and 16 px, 2 + 4 of them),
+    # batch 64 on one CPU process, 100 prototypes for 128 synthetic persons, 2,048 faces.
     arch="resnet18",
+    width=32,
     num_gpus=1,
-    batch_size=32,
+    batch_size=64,
     sync_bn=False,
-    epochs=6,
-    num_prototypes=64,
-    hidden_mlp=256,
-    feat_dim=32,
-    size_crops=(64, 32),
-    input_size=80,
-    train_images=512,
-    # The one non-size change: at batch 32 the paper's LR 4.8 concentrates the assignments after
-    # the first epoch (measured on this demo: 5-14 of 64 prototypes used per 4-iteration window,
-    # against 18-39 at LR 0.6). The demo takes the learning rates of SwAV's own small-batch script
-    # (swav_200ep_bs256_pretrain.sh): 0.6 -> 0.0006 without warm-up, prototypes frozen for one
-    # epoch (16 iterations here).
-    base_lr=0.6,
-    final_lr=0.0006,
+    epochs=30,
+    num_prototypes=100,
+    hidden_mlp=512,
+    feat_dim=64,
+    nmb_crops=(2, 4),
+    size_crops=(32, 16),
+    input_size=40,
+    train_images=2048,
+    blur_sigma=(0.1 * 32 / 224, 2.0 * 32 / 224),
+    blur_kernel_size=3,
+    # Non-size changes, each measured (numbers in the fields' notes): the crops' scale ranges,
+    # the colour jitter's strength and the learning rate.
+    min_scale_crops=(0.4, 0.1),
+    max_scale_crops=(1.0, 0.4),
+    color_jitter=(0.4, 0.4, 0.4, 0.1),
+    base_lr=2.4,
+    final_lr=0.0024,
     warmup_epochs=0,
-    freeze_prototypes_iters=16,
-    # The second non-size change (measurements in color_jitter_p's note): no colour jitter and no
-    # greyscale. With them, ~100 CPU iterations never leave the degenerate state where every
-    # prototype scores every image alike (loss at ln K); without them the demo learns.
-    color_jitter_p=0.0,
-    grayscale_p=0.0,
+    freeze_prototypes_iters=50,
 )
 DEMO_TASKS = {
     # Sizes: 50-200 optimiser steps per run of the 100 % regime (a few hundred synthetic faces,
@@ -690,6 +701,8 @@ DEMO_TASKS = {
                         input_size=64),
 }
 DEMO_CROP = PAPER_CROP  # the crop geometry is the paper's in every profile
+PAPER_FINETUNE = Finetune()
+DEMO_FINETUNE = override(PAPER_FINETUNE, seeds=(0, 1, 2))
 
 
 def crop(profile: str = "paper", **overrides: Any) -> Crop:
@@ -714,9 +727,27 @@ def task(name: str, profile: str = "paper", **overrides: Any) -> Any:
 
 
 def finetune(profile: str = "paper", **overrides: Any) -> Finetune:
-    """Conventions shared by the fine-tuning of every task (the same in both profiles)."""
+    """Conventions shared by the fine-tuning of every task (the demo runs more seeds per cell)."""
     _check_profile(profile)
-    return override(Finetune(), **overrides)
+    return override(DEMO_FINETUNE if profile == "demo" else PAPER_FINETUNE, **overrides)
+
+
+def regime_epochs(recipe: Any, regime: float) -> int:
+    """Epochs of a fine-tuning run on the ``regime`` fraction of the labels.
+
+    Supplement 1.2 gives each task a range of epochs "depending on the data regime" (e.g. 60-480
+    for landmarks) without the rule. Ours: the fewer the labels, the more epochs, log-linearly
+    in the fraction, from the range's lower end at 100 % to its upper end at the smallest regime
+    of ``Sampling.regimes`` (1 %), capped by the recipe's ``epochs`` (the upper end; an override
+    such as ``epochs=1`` caps every regime). Between 1 % and 100 %: 10 % takes the geometric
+    mean of the two ends.
+    """
+    lo, hi = recipe.epochs_range
+    if not 0 < regime <= 1:
+        raise RecipeError(f"data regime {regime!r} must be a fraction in (0, 1]")
+    smallest = min(PAPER_SAMPLING.regimes)
+    t = min(math.log(1.0 / regime) / math.log(1.0 / smallest), 1.0)
+    return max(1, min(int(recipe.epochs), int(round(lo * (hi / lo) ** t))))
 
 
 def sampling(**overrides: Any) -> Sampling:

@@ -42,6 +42,8 @@ __all__ = [
     "HEAD_RADII",
     "surface_z",
     "identity_shape",
+    "HAIR_STYLES",
+    "BEARDS",
 ]
 
 #: The 12 DISFA action units, in label order (Table 1 of the supplement).
@@ -135,7 +137,12 @@ class Identity:
     """Persistent parameters of one synthetic person (drawn once per (seed, identity)).
 
     Geometry factors multiply template offsets; colours are RGB uint8 triples; ``shape_noise``
-    is a small per-point (68, 3) offset that makes every face unique.
+    is a small per-point (68, 3) offset that makes every face unique. What identifies a person
+    is what identifies real people at a glance: face shape and proportions (width, length,
+    jaw), the eyes (spacing, size, iris colour), the nose and the mouth (length, width, lip
+    thickness), the brows (height, thickness, arch), skin tone, hair (colour, style, hairline)
+    and facial hair. Glasses are not part of a person: they are an accessory drawn per image
+    (:class:`facelib.data.synth.SampleParams`).
     """
 
     index: int
@@ -150,23 +157,27 @@ class Identity:
     lip_thickness: float
     brow_height: float
     brow_thickness: float
+    brow_arch: float
     skin: tuple[int, int, int]
     hair: tuple[int, int, int]
     iris: tuple[int, int, int]
     lips: tuple[int, int, int]
-    hair_style: int          # 0 short, 1 long, 2 bald, 3 bob
+    hair_style: int          # see HAIR_STYLES
     hairline: float          # front hairline height (template y)
-    beard: bool
-    glasses: bool
-    glasses_color: tuple[int, int, int]
+    beard: int               # see BEARDS
     shape_noise: np.ndarray  # (68, 3)
 
 
+#: Hair styles by code: the cap's silhouette and what falls behind the head.
+HAIR_STYLES: tuple[str, ...] = ("short", "long", "bald", "bob", "curly", "fringe")
+#: Facial hair by code.
+BEARDS: tuple[str, ...] = ("none", "full", "goatee", "moustache")
+
 _SKIN_LIGHT = np.array([240.0, 208.0, 186.0])
-_SKIN_DARK = np.array([92.0, 58.0, 40.0])
+_SKIN_DARK = np.array([80.0, 50.0, 35.0])
 _HAIR = np.array([[25, 20, 18], [60, 40, 28], [110, 72, 40], [200, 165, 100],
                   [150, 60, 30], [150, 150, 150], [230, 220, 200]], dtype=float)
-_HAIR_P = np.array([0.3, 0.25, 0.15, 0.12, 0.06, 0.08, 0.04])
+_HAIR_P = np.array([0.28, 0.24, 0.15, 0.13, 0.08, 0.08, 0.04])
 _IRIS = np.array([[70, 45, 25], [40, 28, 20], [70, 110, 160], [80, 120, 70], [120, 95, 50]],
                  dtype=float)
 
@@ -177,37 +188,42 @@ def _color(v: np.ndarray) -> tuple[int, int, int]:
 
 
 def make_identity(index: int, rng: np.random.Generator) -> Identity:
-    """Draw the parameters of identity ``index`` from ``rng`` (a generator seeded for it)."""
-    u = rng.random(16)
-    tone = u[0] ** 1.3
-    skin = _SKIN_LIGHT + tone * (_SKIN_DARK - _SKIN_LIGHT) + (rng.random(3) - 0.5) * 16
-    hair = _HAIR[rng.choice(len(_HAIR), p=_HAIR_P)] * (0.85 + 0.3 * u[1])
+    """Draw the parameters of identity ``index`` from ``rng`` (a generator seeded for it).
+
+    The ranges are wide: two persons differ in proportions by about as much as real faces do
+    (face width and length +-10-15 %, jaw +-20 %, nose and mouth size +-20-30 %), more than a
+    change of pose, expression or light changes one person's face.
+    """
+    u = rng.random(18)
+    tone = u[0] ** 1.2
+    skin = _SKIN_LIGHT + tone * (_SKIN_DARK - _SKIN_LIGHT) + (rng.random(3) - 0.5) * 24
+    hair = _HAIR[rng.choice(len(_HAIR), p=_HAIR_P)] * (0.8 + 0.4 * u[1])
     iris = _IRIS[int(u[2] * len(_IRIS)) if tone < 0.4 else int(u[2] * 2)]
     lips = skin * np.array([0.85, 0.55, 0.55]) + np.array([25, 0, 5])
-    style = int(rng.choice(4, p=[0.45, 0.3, 0.1, 0.15]))
-    noise = rng.normal(0.0, 0.012, size=(68, 3))
+    style = int(rng.choice(len(HAIR_STYLES), p=[0.3, 0.2, 0.08, 0.14, 0.14, 0.14]))
+    beard = int(rng.choice(len(BEARDS), p=[0.7, 0.12, 0.09, 0.09]))
+    noise = rng.normal(0.0, 0.015, size=(68, 3))
     return Identity(
         index=index,
-        face_width=0.9 + 0.18 * u[3],
-        face_length=0.9 + 0.2 * u[4],
-        jaw_width=0.82 + 0.3 * u[5],
-        eye_spacing=-0.04 + 0.09 * u[6],
-        eye_size=0.85 + 0.35 * u[7],
-        nose_length=0.88 + 0.3 * u[8],
-        nose_width=0.8 + 0.5 * u[9],
-        mouth_width=0.85 + 0.3 * u[10],
-        lip_thickness=0.7 + 0.7 * u[11],
-        brow_height=-0.05 + 0.1 * u[12],
-        brow_thickness=0.6 + 0.6 * u[13],
+        face_width=0.84 + 0.3 * u[3],
+        face_length=0.84 + 0.32 * u[4],
+        jaw_width=0.72 + 0.46 * u[5],
+        eye_spacing=-0.06 + 0.13 * u[6],
+        eye_size=0.78 + 0.5 * u[7],
+        nose_length=0.8 + 0.45 * u[8],
+        nose_width=0.7 + 0.75 * u[9],
+        mouth_width=0.78 + 0.45 * u[10],
+        lip_thickness=0.6 + 1.0 * u[11],
+        brow_height=-0.07 + 0.14 * u[12],
+        brow_thickness=0.5 + 1.1 * u[13],
+        brow_arch=-0.6 + 1.6 * u[15],
         skin=_color(skin),
         hair=_color(hair),
         iris=_color(iris),
         lips=_color(lips),
         hair_style=style,
-        hairline=-0.95 + 0.25 * u[14],
-        beard=bool(u[15] < 0.15),
-        glasses=bool(rng.random() < 0.2),
-        glasses_color=_color(rng.random(3) * 120),
+        hairline=(-0.55 + 0.08 * u[14]) if style == 5 else -0.98 + 0.3 * u[14],
+        beard=beard,
         shape_noise=noise,
     )
 
@@ -236,6 +252,8 @@ def identity_shape(ident: Identity) -> np.ndarray:
     p[17:22, 0] -= ident.eye_spacing * 0.7
     p[22:27, 0] += ident.eye_spacing * 0.7
     p[17:27, 1] += ident.brow_height
+    arch = np.array([0.0, 0.6, 1.0, 0.7, 0.2, 0.2, 0.7, 1.0, 0.6, 0.0])
+    p[17:27, 1] -= 0.05 * ident.brow_arch * arch
     # Nose: length from the bridge top, width of the nostrils.
     top = p[27, 1]
     p[28:36, 1] = top + (p[28:36, 1] - top) * ident.nose_length
@@ -251,7 +269,10 @@ def apply_aus(shape: np.ndarray, au: np.ndarray, asymmetry: float = 0.0) -> np.n
     """Move the landmarks by the 12 DISFA action units.
 
     Each AU displaces its muscles' landmarks linearly in its intensity (0-5), in template
-    units: AU1 raises the inner brows, AU2 the outer brows, AU4 lowers and knits the brows,
+    units (one unit is half the face width, about 7 cm on a real face). At intensity 5 the
+    displacements are those of a strong real expression: the lip corners move 0.22 up and 0.12
+    out (AU12, a broad smile), the jaw drops 0.36 and the lips part 0.1 (AU26, AU25: a mouth
+    open by a quarter of the face width), the brows rise 0.2 (AU1, AU2). AU1 raises the inner brows, AU2 the outer brows, AU4 lowers and knits the brows,
     AU5 raises the upper lids, AU6 lifts the lower lids and lip corners (cheek raiser), AU9
     lifts the nostrils and upper lip, AU12 pulls the lip corners up and out, AU15 pulls them
     down, AU17 pushes the chin and lower lip up, AU20 stretches the lips sideways, AU25 parts
@@ -271,38 +292,38 @@ def apply_aus(shape: np.ndarray, au: np.ndarray, asymmetry: float = 0.0) -> np.n
     y, x, z = p[:, 1], p[:, 0], p[:, 2]
     inner_l, inner_r = [19, 20, 21], [22, 23, 24]
     outer_l, outer_r = [17, 18, 19], [24, 25, 26]
-    y[inner_l + inner_r] -= 0.13 * d[1] * np.array([0.4, 0.8, 1.0, 1.0, 0.8, 0.4])
-    y[outer_l + outer_r] -= 0.13 * d[2] * np.array([1.0, 0.8, 0.4, 0.4, 0.8, 1.0])
-    y[17:27] += 0.09 * d[4] * np.array([0.4, 0.6, 0.8, 1.0, 1.0, 1.0, 1.0, 0.8, 0.6, 0.4])
-    x[[20, 21]] += 0.06 * d[4]
-    x[[22, 23]] -= 0.06 * d[4]
-    y[[37, 38, 43, 44]] += 0.02 * d[4] - 0.055 * d[5]
-    y[[40, 41, 46, 47]] -= 0.03 * d[6]
-    y[[37, 38, 43, 44]] += 0.01 * d[6]
-    y[31:36] -= 0.06 * d[9]
-    y[[49, 50, 51, 52, 53, 61, 62, 63]] -= 0.04 * d[9]
-    y[17:27] += 0.03 * d[9] * np.array([0, 0, 0.5, 1, 1, 1, 1, 0.5, 0, 0])
+    y[inner_l + inner_r] -= 0.2 * d[1] * np.array([0.4, 0.8, 1.0, 1.0, 0.8, 0.4])
+    y[outer_l + outer_r] -= 0.2 * d[2] * np.array([1.0, 0.8, 0.4, 0.4, 0.8, 1.0])
+    y[17:27] += 0.13 * d[4] * np.array([0.4, 0.6, 0.8, 1.0, 1.0, 1.0, 1.0, 0.8, 0.6, 0.4])
+    x[[20, 21]] += 0.08 * d[4]
+    x[[22, 23]] -= 0.08 * d[4]
+    y[[37, 38, 43, 44]] += 0.025 * d[4] - 0.07 * d[5]
+    y[[40, 41, 46, 47]] -= 0.05 * d[6]
+    y[[37, 38, 43, 44]] += 0.015 * d[6]
+    y[31:36] -= 0.1 * d[9]
+    y[[49, 50, 51, 52, 53, 61, 62, 63]] -= 0.07 * d[9]
+    y[17:27] += 0.04 * d[9] * np.array([0, 0, 0.5, 1, 1, 1, 1, 0.5, 0, 0])
     # Lip corners: pulled up/out by AU12 (and a little by AU6), down by AU15, out by AU20.
     left, right = [48, 60], [54, 64]
     k_l, k_r = 1.0 + asymmetry, 1.0 - asymmetry
-    up = 0.14 * d[12] + 0.02 * d[6]
+    up = 0.22 * d[12] + 0.04 * d[6]
     for idx, k, sgn in ((left, k_l, -1.0), (right, k_r, 1.0)):
         y[idx] -= up * k
-        x[idx] += sgn * (0.08 * d[12] * k + 0.08 * d[20])
-        y[idx] += 0.11 * d[15] + 0.02 * d[20]
+        x[idx] += sgn * (0.12 * d[12] * k + 0.14 * d[20])
+        y[idx] += 0.16 * d[15] + 0.03 * d[20]
     # Neighbours of the corners follow at half strength.
     for idx, k, sgn in (([49, 59, 61, 67], k_l, -1.0), ([53, 55, 63, 65], k_r, 1.0)):
-        y[idx] -= 0.5 * up * k - 0.07 * d[15]
-        x[idx] += sgn * 0.03 * (d[12] * k + d[20])
-    y[[56, 57, 58, 66]] += 0.025 * d[15]       # the lower lip follows the corners down
+        y[idx] -= 0.5 * up * k - 0.1 * d[15]
+        x[idx] += sgn * 0.05 * (d[12] * k + d[20])
+    y[[56, 57, 58, 66]] += 0.04 * d[15]        # the lower lip follows the corners down
     # Chin raiser: lower lip and chin up, lower lip forward.
     lower_lip = [55, 56, 57, 58, 59, 65, 66, 67]
-    y[lower_lip] -= 0.035 * d[17]
-    z[lower_lip] += 0.05 * d[17]
-    y[[7, 8, 9]] -= 0.04 * d[17]
+    y[lower_lip] -= 0.06 * d[17]
+    z[lower_lip] += 0.07 * d[17]
+    y[[7, 8, 9]] -= 0.08 * d[17]
     # Lips part (AU25) and jaw drop (AU26): inner gap and a lowered jaw.
-    gap = 0.035 * d[25] + 0.05 * d[26]
-    drop = 0.2 * d[26]
+    gap = 0.1 * d[25] + 0.08 * d[26]
+    drop = 0.36 * d[26]
     y[[61, 62, 63]] -= 0.3 * gap
     y[[65, 66, 67]] += 0.7 * gap + drop
     y[[55, 56, 57, 58, 59]] += 0.7 * gap + drop

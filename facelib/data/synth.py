@@ -53,6 +53,8 @@ _ONE = 1 << _SHIFT
 _AA = cv2.LINE_AA
 _IDENTITY_STREAM = 0            # SeedSequence spawn keys: persons and samples never collide
 _SAMPLE_STREAM = 1
+_SCENE_STREAM = 2               # scene draws: per sample (key 0) or shared by a scene (key 1)
+_GLASSES_P = 0.2                # probability that a face wears glasses (an accessory, per image)
 _EXPRESSION_LABEL_NOISE = 0.05  # probability that the expression label is replaced at random
 
 
@@ -62,8 +64,9 @@ def _check_int(name: str, value: int, low: int) -> int:
     return int(value)
 
 
-def _rng(seed: int, stream: int, key: int) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(stream, key))))
+def _rng(seed: int, stream: int, key: int, sub: int | None = None) -> np.random.Generator:
+    spawn = (stream, key) if sub is None else (stream, sub, key)
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=spawn)))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -98,7 +101,11 @@ class SampleParams:
     scale: float
     center: tuple[float, float]
     gaze: tuple[float, float]
-    rng_state: dict[str, Any]   # the generator state for the nuisance draws
+    glasses: bool               # an accessory of this image, not of the person
+    glasses_color: tuple[int, int, int]
+    rng_state: dict[str, Any]   # the generator state for the per-image nuisance draws
+    scene: int | None           # the shared scene (None: the sample's own)
+    scene_rng_state: dict[str, Any]  # the generator state for the scene draws
 
 
 def _draw_aus(rng: np.random.Generator) -> tuple[np.ndarray, int]:
@@ -114,11 +121,16 @@ def _draw_aus(rng: np.random.Generator) -> tuple[np.ndarray, int]:
     return np.clip(np.rint(au), 0, 5), latent
 
 
-def sample_params(index: int, seed: int = 0, size: int = 128, num_identities: int = 100) -> SampleParams:
-    """Draw the identity, expression, pose, framing and nuisance seed of sample ``index``.
+def sample_params(index: int, seed: int = 0, size: int = 128, num_identities: int = 100,
+                  scene: int | None = None) -> SampleParams:
+    """Draw the identity, expression, pose, framing and nuisance seeds of sample ``index``.
 
     The person is ``index % num_identities``, so the first ``k * num_identities`` samples hold
-    ``k`` images of each person. AUs are integers 0-5; the expression is
+    ``k`` images of each person. Every nuisance is drawn independently of the person. The
+    *scene* (background, clothing colour, lighting and colour cast) is the sample's own unless
+    ``scene`` is given: then every sample with that ``scene`` (and ``seed``) shares it, which
+    makes probe sets that cross persons with scenes (:mod:`facelib.swav.probe`); pose,
+    expression, glasses, occlusion, blur, noise and compression stay per sample. AUs are integers 0-5; the expression is
     :func:`facelib.data.face_model.expression_from_aus` of them, replaced by a uniformly random
     class with probability 0.05 (label noise); valence and arousal are
     :func:`facelib.data.face_model.affect_from_aus` plus Gaussian noise (sd 0.08), clipped to
@@ -128,7 +140,10 @@ def sample_params(index: int, seed: int = 0, size: int = 128, num_identities: in
     seed = _check_int("seed", seed, 0)
     size = _check_int("size", size, 32)
     num_identities = _check_int("num_identities", num_identities, 1)
+    if scene is not None:
+        scene = _check_int("scene", scene, 0)
     rng = _rng(seed, _SAMPLE_STREAM, index)
+    scene_rng = _rng(seed, _SCENE_STREAM, index, 0) if scene is None else _rng(seed, _SCENE_STREAM, scene, 1)
     au, _ = _draw_aus(rng)
     expression = fm.expression_from_aus(au)
     asym = 0.0
@@ -144,12 +159,15 @@ def sample_params(index: int, seed: int = 0, size: int = 128, num_identities: in
     scale = size * (0.16 + 0.07 * rng.random())
     center = (size * (0.5 + 0.14 * (rng.random() - 0.5)), size * (0.44 + 0.1 * (rng.random() - 0.5)))
     gaze = (0.5 * (rng.random() - 0.5), 0.3 * (rng.random() - 0.5))
+    glasses = bool(rng.random() < _GLASSES_P)
+    glasses_color = fm._color(rng.random(3) * 120)
     return SampleParams(
         index=index, seed=seed, size=size, identity=index % num_identities, au=au,
         asymmetry=asym, expression=expression,
         valence=min(max(v + float(noise[0]), -1.0), 1.0), arousal=min(max(a + float(noise[1]), -1.0), 1.0),
         yaw=yaw, pitch=pitch, roll=roll, scale=scale, center=center, gaze=gaze,
-        rng_state=rng.bit_generator.state,
+        glasses=glasses, glasses_color=glasses_color,
+        rng_state=rng.bit_generator.state, scene=scene, scene_rng_state=scene_rng.bit_generator.state,
     )
 
 
@@ -180,7 +198,7 @@ def _identity_points(ident: int, seed: int) -> dict[str, Any]:
     fw = p.face_width
     # The hair cap as quads on an ellipsoid slightly larger than the skull: only the quads
     # facing the camera are drawn, so the back of the cap never covers the face.
-    grow = (1.07 * fw, 1.06, 1.07)
+    grow = (1.24 * fw, 1.2, 1.2) if p.hair_style == 4 else (1.07 * fw, 1.06, 1.07)   # curly: volume
     cap_t = [0.1 * math.pi * k for k in range(6)]             # top of the head down to 0.5 pi
     grid = _ellipsoid(cap_t, _PSI, grow).reshape(len(cap_t), len(_PSI), 3)
     j = np.arange(len(_PSI))
@@ -191,16 +209,18 @@ def _identity_points(ident: int, seed: int) -> dict[str, Any]:
     mid = quads.mean(axis=1)
     rx, ry, rz = (r * g for r, g in zip(fm.HEAD_RADII, grow))
     cap_normals = np.stack([(mid[:, 0] - cx) / rx ** 2, (mid[:, 1] - cy) / ry ** 2, (mid[:, 2] - cz) / rz ** 2], axis=1)
-    if p.hair_style in (1, 3):                                  # hair behind, down the back
+    if p.hair_style in (1, 3, 4):                               # hair behind, down the back
+        wide = 1.3 if p.hair_style == 4 else 1.12
         back = _ellipsoid([0.1 * math.pi * k for k in range(8)],
-                          [math.pi * (0.5 + k / 8) for k in range(9)], (1.12 * fw, 1.08, 1.1))
-        drop = 2.0 if p.hair_style == 1 else 0.9
-        ends = np.array([[-1.05 * fw, drop, -0.3], [1.05 * fw, drop, -0.3],
+                          [math.pi * (0.5 + k / 8) for k in range(9)], (wide * fw, 1.08, 1.1))
+        drop = {1: 2.0, 3: 0.9, 4: 0.6}[p.hair_style]
+        ends = np.array([[-1.05 * wide / 1.12 * fw, drop, -0.3], [1.05 * wide / 1.12 * fw, drop, -0.3],
                          [-0.8 * fw, drop + 0.1, -0.7], [0.8 * fw, drop + 0.1, -0.7]])
         out["back"] = np.concatenate([back, ends])
     # Forehead skin patch: carves the front hairline out of the cap.
     xs = np.linspace(-0.86, 0.86, 11)
-    hl = np.array([p.hairline + 0.32 * (v / 0.86) ** 4 for v in xs])
+    curve = 0.08 if p.hair_style == 5 else 0.32                 # a fringe is cut nearly straight
+    hl = np.array([p.hairline + curve * (v / 0.86) ** 4 for v in xs])
     top = np.stack([xs * fw, hl, np.zeros_like(xs)], axis=1)
     # (down to y = 0.1, below the cap's lowest edge, so no hair-coloured seam is left)
     low = np.array([[0.86 * fw, 0.1, 0.0], [-0.86 * fw, 0.1, 0.0]])
@@ -276,11 +296,14 @@ def _muted(rng: np.random.Generator) -> list[int]:
     return [min(max(int(grey + (int(h) - grey) * sat), 0), 255) for h in hue]
 
 
-def _background(img: np.ndarray, rng: np.random.Generator) -> None:
-    """A two-colour gradient with 2-7 random shapes (rectangles, discs, bars, polygons)."""
+def _background(img: np.ndarray, palette_rng: np.random.Generator, rng: np.random.Generator) -> None:
+    """A two-colour gradient with 2-7 random shapes (rectangles, discs, bars, polygons).
+
+    The colours come from ``palette_rng`` (the scene's), the layout from ``rng`` (the image's).
+    """
     s = img.shape[0]
-    c0 = _muted(rng)
-    c1 = [min(max(v + int(d), 0), 255) for v, d in zip(c0, rng.integers(-70, 71, 3))]
+    c0 = _muted(palette_rng)
+    c1 = [min(max(v + int(d), 0), 255) for v, d in zip(c0, palette_rng.integers(-70, 71, 3))]
     ramp = (np.arange(s, dtype=np.int32) * 256) // s
     grad = (np.array(c0, np.int32)[None, :] + (np.array(c1, np.int32) - c0)[None, :] * ramp[:, None] // 256)
     if rng.random() < 0.5:
@@ -289,7 +312,7 @@ def _background(img: np.ndarray, rng: np.random.Generator) -> None:
         img[:] = grad[None, :, :].astype(np.uint8)
     k = int(rng.integers(2, 8))
     kinds = rng.integers(0, 4, k)
-    cols = rng.integers(-90, 91, (k, 3))
+    cols = palette_rng.integers(-90, 91, (8, 3))[:k]
     geo = rng.random((k, 4))
     extra = rng.random((k, 12))
     for j in range(k):
@@ -343,15 +366,15 @@ def _light(img: np.ndarray, rng: np.random.Generator) -> None:
     """Brightness, colour cast and a linear lighting gradient, in integer arithmetic."""
     s = img.shape[0]
     ang = rng.random() * 2 * math.pi
-    k = 0.5 * rng.random()
+    k = 0.7 * rng.random()
     gx = int(round(k * math.cos(ang) * 2 * 1024 / s))                 # 1/1024 per pixel
     gy = int(round(k * math.sin(ang) * 2 * 1024 / s))
-    base = int(rng.integers(48, 75)) * 16                             # brightness 0.75-1.17
-    cast = rng.integers(232, 281, 3).astype(np.uint16)               # colour cast, 1/256 units
+    base = int(rng.integers(34, 84)) * 16                             # exposure 0.53-1.31
+    cast = rng.integers(190, 323, 3).astype(np.uint16)               # white balance, 1/256 units
     xi = np.arange(s, dtype=np.int32) - s // 2
     gain = (base + gy * xi[:, None] + gx * xi[None, :]) >> 4         # (s, s), 1/64 units
     np.clip(gain, 16, 128, out=gain)
-    # gain (<= 128) x cast (<= 280) fits in uint16; >> 8 gives the per-channel gain in 1/64.
+    # gain (<= 128) x cast (<= 322) fits in uint16; >> 8 gives the per-channel gain in 1/64.
     g3 = (gain.astype(np.uint16)[:, :, None] * cast) >> 8
     out = img.astype(np.uint16)
     out *= g3
@@ -431,7 +454,7 @@ def render_params(sp: SampleParams, nuisance: bool = True) -> tuple[np.ndarray, 
             sgn = -1.0 if lo == 36 else 1.0
             geo[f"crow{lo}"] = np.array([outer + [sgn * 0.04, -0.04, -0.05], outer + [sgn * 0.12, -0.072, -0.1],
                                          outer + [sgn * 0.04, 0.03, -0.05], outer + [sgn * 0.12, 0.054, -0.1]])
-        if person.glasses:
+        if sp.glasses:
             c3 = c3 + [0, 0.01, 0.14]
             geo[f"rim{lo}"] = c3 + _RIM
     nw = 0.07 * person.nose_width
@@ -474,8 +497,10 @@ def render_params(sp: SampleParams, nuisance: bool = True) -> tuple[np.ndarray, 
     dark_skin = _shade(skin, 0.78)
     line_w = max(1, int(round(sc * 0.035)))
     img = np.empty((s, s, 3), np.uint8)
-    _background(img, rng)
-    shirt = tuple(_muted(rng))
+    scene_rng = np.random.Generator(np.random.PCG64())
+    scene_rng.bit_generator.state = sp.scene_rng_state
+    _background(img, scene_rng, rng)
+    shirt = tuple(_muted(scene_rng))
     _poly(img, stf[sl["neck"]], _shade(skin, 0.85))
     _poly(img, stf[sl["shirt"]], shirt)
     _poly(img, stf[sl["ear_l"]], _shade(skin, 0.92))
@@ -489,9 +514,14 @@ def render_params(sp: SampleParams, nuisance: bool = True) -> tuple[np.ndarray, 
         quads = stf[sl["cap"]].reshape(-1, 4, 2)[facing]
         cv2.fillPoly(img, list(quads), hair, cv2.LINE_8, _SHIFT)
         _poly(img, stf[sl["forehead"]], skin)
-    if person.beard:
+    if person.beard:                     # full, goatee or moustache (fm.BEARDS)
         wide = (lm[54] - lm[48]) * 0.08
-        beard = np.concatenate([lm[3:14], (lm[54] + wide)[None], lm[[35, 33, 31]], (lm[48] - wide)[None]])
+        if person.beard == 1:
+            beard = np.concatenate([lm[3:14], (lm[54] + wide)[None], lm[[35, 33, 31]], (lm[48] - wide)[None]])
+        elif person.beard == 2:
+            beard = np.concatenate([lm[6:11], (lm[54] + wide)[None], lm[55:60], (lm[48] - wide)[None]])
+        else:
+            beard = np.concatenate([(lm[48] - wide)[None], lm[31:36], (lm[54] + wide)[None], lm[53:48:-1]])
         _poly(img, beard, _shade(hair, 1.1))
 
     # 3. Folds and wrinkles, brows, eyes, nose, mouth, glasses.
@@ -540,8 +570,8 @@ def render_params(sp: SampleParams, nuisance: bool = True) -> tuple[np.ndarray, 
         teeth[:, 1] += np.minimum(gap * 0.5, 0.1 * sc)
         _poly(img, np.concatenate([top, teeth[::-1]]), (232, 228, 215))
     _line(img, lmf[60:65], _shade(person.lips, 0.6), 1)
-    if person.glasses:
-        g = person.glasses_color
+    if sp.glasses:
+        g = sp.glasses_color
         rl, rr = prf["rim36"], prf["rim42"]
         _line(img, rl, g, line_w, closed=True)
         _line(img, rr, g, line_w, closed=True)
@@ -566,7 +596,7 @@ def render_params(sp: SampleParams, nuisance: bool = True) -> tuple[np.ndarray, 
                 col = (int(rng.integers(256)), int(rng.integers(256)), int(rng.integers(256)))
             cv2.ellipse(img, (int(round(c[0] * _ONE)), int(round(c[1] * _ONE))), ax, float(rng.random() * 180),
                         0, 360, col, -1, _AA, _SHIFT)
-        _light(img, rng)
+        _light(img, scene_rng)
         if rng.random() < 0.3:
             img = cv2.GaussianBlur(img, (0, 0), 0.3 + 0.9 * rng.random() * s / 128)
         if rng.random() < 0.5:

@@ -23,28 +23,32 @@ from .submission import submit_array
 
 @dataclass(frozen=True)
 class GridPoint:
-    """One fine-tuning run: a task, a data regime (fraction of the labels) and an initialisation."""
+    """One fine-tuning run: a task, a data regime (fraction of the labels), an initialisation
+    and a fine-tuning seed (head initialisation, data order and augmentation)."""
 
     task: str
     regime: float
     init: str
+    seed: int = 0
 
     @property
     def run(self) -> str:
-        """Run name, e.g. ``landmarks/swav-vggface2/2pct``; results go to ``results/<run>/``."""
+        """Run name, e.g. ``landmarks/swav-vggface2/2pct`` (seed 0) or ``.../2pct-seed1``;
+        results go to ``results/<run>/``."""
         pct = self.regime * 100
         pct_s = f"{pct:g}".replace(".", "p")
-        return f"{self.task}/{self.init}/{pct_s}pct"
+        return f"{self.task}/{self.init}/{pct_s}pct" + (f"-seed{self.seed}" if self.seed else "")
 
 
 def finetune_grid(inits: Sequence[str], tasks: Sequence[str] | None = None,
-                  regimes: Sequence[float] | None = None) -> list[GridPoint]:
-    """Every (task, regime, initialisation) of the fine-tuning study (supplement 1.2, 1.3).
+                  regimes: Sequence[float] | None = None, seeds: Sequence[int] = (0,)) -> list[GridPoint]:
+    """Every (task, regime, initialisation, seed) of the fine-tuning study (supplement 1.2, 1.3).
 
     Args:
         inits: initialisations to compare (names of pretrained checkpoints, ``"scratch"``...).
         tasks: default every task of ``recipes.TASKS``.
         regimes: default ``recipes.sampling().regimes``.
+        seeds: fine-tuning seeds of every cell (``recipes.finetune(profile).seeds``).
     """
     tasks = list(recipes.TASKS) if tasks is None else list(tasks)
     regimes = list(recipes.sampling().regimes) if regimes is None else list(regimes)
@@ -56,7 +60,9 @@ def finetune_grid(inits: Sequence[str], tasks: Sequence[str] | None = None,
             raise LaunchError(f"data regime {r!r} must be a fraction in (0, 1]")
     if not inits:
         raise LaunchError("the grid needs at least one initialisation")
-    return [GridPoint(t, float(r), str(i)) for t in tasks for r in regimes for i in inits]
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise LaunchError(f"seeds must be non-negative integers, got {list(seeds)!r}")
+    return [GridPoint(t, float(r), str(i), int(s)) for t in tasks for r in regimes for i in inits for s in seeds]
 
 
 @dataclass(frozen=True)

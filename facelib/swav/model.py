@@ -30,6 +30,7 @@ import torchvision
 from torch import Tensor, nn
 
 from .. import checkpoint
+from .resnet import resnet, width_of
 
 __all__ = [
     "SwAVModel",
@@ -46,12 +47,10 @@ __all__ = [
 _TRUNK_KEY = re.compile(r"^(conv1|bn1|layer[1-4])\.")
 
 
-def build_trunk(arch: str) -> nn.Module:
-    """A randomly initialised torchvision ResNet ``arch`` with ``fc`` replaced by ``Identity``."""
-    try:
-        net = torchvision.models.get_model(arch, weights=None)
-    except ValueError as e:
-        raise ValueError(f"unknown torchvision architecture {arch!r}") from e
+def build_trunk(arch: str, width: int = 64) -> nn.Module:
+    """A randomly initialised ResNet ``arch`` of base ``width`` (:func:`facelib.swav.resnet.resnet`)
+    with ``fc`` replaced by ``Identity``."""
+    net = resnet(arch, width)
     if not isinstance(net, torchvision.models.ResNet):
         raise ValueError(f"{arch!r} is not a torchvision ResNet (SwAV needs conv1/bn1/layer1-4/fc)")
     net.num_features = net.fc.in_features  # type: ignore[assignment]
@@ -70,10 +69,10 @@ class SwAVModel(nn.Module):
     """
 
     def __init__(self, arch: str = "resnet50", hidden_mlp: int = 2048, feat_dim: int = 128,
-                 num_prototypes: int = 3000) -> None:
+                 num_prototypes: int = 3000, width: int = 64) -> None:
         super().__init__()
         self.arch = arch
-        self.trunk = build_trunk(arch)
+        self.trunk = build_trunk(arch, width)
         nf = int(self.trunk.num_features)  # type: ignore[arg-type]
         self.num_features = nf
         if hidden_mlp > 0:
@@ -86,7 +85,7 @@ class SwAVModel(nn.Module):
 
     @classmethod
     def from_recipe(cls, recipe: Any) -> "SwAVModel":
-        return cls(recipe.arch, recipe.hidden_mlp, recipe.feat_dim, recipe.num_prototypes)
+        return cls(recipe.arch, recipe.hidden_mlp, recipe.feat_dim, recipe.num_prototypes, recipe.width)
 
     def forward_trunk(self, crops: Sequence[Tensor]) -> Tensor:
         """(N, F) pooled trunk features of all crops, one trunk call per run of equal sizes."""
@@ -249,12 +248,13 @@ def load_trunk(arch: str, source: str | os.PathLike[str] | Mapping[str, Tensor],
     """A torchvision ResNet ``arch`` (``fc`` left at its random initialisation) with pretrained trunk weights.
 
     ``source`` may be any layout :func:`convert_state_dict` knows, e.g. the authors' released
-    ``flr_r50_vgg_face.pth``: this is the entry point for fine-tuning.
+    ``flr_r50_vgg_face.pth``: this is the entry point for fine-tuning. The base width is read
+    from the weights (:func:`facelib.swav.resnet.width_of`; 64 for torchvision's ResNets).
     """
     sd = read_state_dict(source, trusted) if not isinstance(source, Mapping) else dict(source)
     converted, _, layout = convert_state_dict(sd)
     trunk = {k[len("trunk."):]: v for k, v in converted.items() if k.startswith("trunk.")}
-    net = torchvision.models.get_model(arch, weights=None)
+    net = resnet(arch, width_of(trunk)) if "conv1.weight" in trunk else resnet(arch)
     result = net.load_state_dict(trunk, strict=False)
     bad = [k for k in result.missing_keys if not k.startswith("fc.")]
     if bad or result.unexpected_keys:

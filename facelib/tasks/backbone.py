@@ -1,8 +1,10 @@
 """Backbone initialisations of the fine-tuning study and the model a task trains (supplement 1.2).
 
-Four initialisations (:data:`INITS`):
+Five initialisations (:data:`INITS`):
 
 * ``random``: a torchvision ResNet at its default random initialisation (seeded);
+* ``supervised``: a trunk pretrained with identity labels (the paper's supervised VGG-Face
+  baseline; in the demo, :mod:`facelib.supervised` on the synthetic persons);
 * ``imagenet``: torchvision's supervised ImageNet weights, read from a local file (nothing is
   downloaded: a missing file is an error that says where to put it);
 * ``authors``: the authors' released SwAV checkpoints (``flr_r50_vgg_face.pth``, keys
@@ -21,14 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torchvision
 from torch import Tensor, nn
 
 from facelib.swav import model as swav_model
+from facelib.swav.resnet import resnet
 
 __all__ = ["INITS", "InitError", "build_trunk", "FaceModel", "feature_shape", "demo_swav_trunk"]
 
-INITS: tuple[str, ...] = ("random", "imagenet", "authors", "ours")
+INITS: tuple[str, ...] = ("random", "supervised", "imagenet", "authors", "ours")
 
 
 class InitError(ValueError):
@@ -36,11 +38,13 @@ class InitError(ValueError):
 
 
 def build_trunk(arch: str, init: str, path: str | os.PathLike[str] | None = None, seed: int = 0,
-                trusted: bool = False) -> tuple[nn.Module, dict[str, Any]]:
+                trusted: bool = False, width: int = 64) -> tuple[nn.Module, dict[str, Any]]:
     """A torchvision ResNet ``arch`` initialised by ``init``.
 
     Args:
         arch: torchvision ResNet name (``recipes.pretrain(profile).arch``).
+        width: base width of the ``random`` trunk (``recipes.pretrain(profile).width``); the
+            other initialisations take the width of their weights.
         init: one of :data:`INITS`.
         path: the weights file for every ``init`` but ``random``.
         seed: seeds the random initialisation (and the ``fc`` left random by the others).
@@ -55,10 +59,11 @@ def build_trunk(arch: str, init: str, path: str | os.PathLike[str] | None = None
     if init == "random":
         if path is not None:
             raise InitError("init 'random' takes no weights file (got --init-path)")
-        return torchvision.models.get_model(arch, weights=None), {"init": init, "path": None, "layout": None}
+        return resnet(arch, width), {"init": init, "path": None, "layout": None}
     if path is None:
         hint = (f"torchvision's {arch} ImageNet state dict (e.g. the file torchvision caches under "
-                "~/.cache/torch/hub/checkpoints/)" if init == "imagenet" else "a SwAV checkpoint")
+                "~/.cache/torch/hub/checkpoints/)" if init == "imagenet" else
+                "a supervised pretraining's trunk.pth" if init == "supervised" else "a SwAV checkpoint")
         raise InitError(f"init {init!r} needs a local weights file: pass init_path / --init-path to {hint}; "
                         "nothing is downloaded")
     p = Path(path)

@@ -174,14 +174,17 @@ def _file_digest(path: str | os.PathLike[str] | None) -> str | None:
 
 
 def make_task(name: str, profile: str = "demo", overrides: dict[str, Any] | None = None,
-              num_classes: int = 0) -> Task:
-    """The :class:`Task` of ``name`` with the recipe of ``profile`` (+ validated ``overrides``)."""
+              num_classes: int = 0, seed: int | None = None) -> Task:
+    """The :class:`Task` of ``name`` with the recipe of ``profile`` (+ validated ``overrides``);
+    ``seed`` replaces the fine-tuning seed (``recipes.Finetune.seed``: head initialisation, data
+    order, augmentation and the random trunk)."""
     if name not in TASK_CLASSES:
         raise FinetuneError(f"unknown task {name!r}; choose one of {', '.join(TASK_CLASSES)}")
     recipe = recipes.task(name, profile, **(overrides or {}))
     pre = recipes.pretrain(profile)
+    common = recipes.finetune(profile) if seed is None else recipes.finetune(profile, seed=int(seed))
     kwargs: dict[str, Any] = {"num_classes": num_classes} if name == "recognition" else {}
-    return TASK_CLASSES[name](recipe, recipes.finetune(profile), pre.mean, pre.std, **kwargs)
+    return TASK_CLASSES[name](recipe, common, pre.mean, pre.std, **kwargs)
 
 
 def training_subset(task: str, data: DataSpec, regime: float, train_set: Any = None) -> np.ndarray:
@@ -354,7 +357,7 @@ def _check_same_run(out: Path, want: dict[str, Any]) -> None:
 
 
 def stale_reason(out: Path, task_name: str, init: str, regime: float, *, profile: str, data: DataSpec,
-                 overrides: dict[str, Any] | None) -> str | None:
+                 overrides: dict[str, Any] | None, seed: int | None = None) -> str | None:
     """Why the run in ``out`` was made with other settings or another recipe; None if it was not
     (or holds no run yet): the checks :func:`finetune` makes before it resumes (without the
     initialisation file's digest). A grid asks it before it submits a run."""
@@ -363,7 +366,7 @@ def stale_reason(out: Path, task_name: str, init: str, regime: float, *, profile
     try:
         _check_same_run(out, {"task": task_name, "init": init, "regime": float(regime), "profile": profile,
                               "data": dataclasses.asdict(data)})
-        _check_same_recipe(out, make_task(task_name, profile, overrides, 2))
+        _check_same_recipe(out, make_task(task_name, profile, overrides, 2, seed))
     except StaleRunError as exc:
         return str(exc)
     return None
@@ -375,7 +378,7 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
              overrides: dict[str, Any] | None = None, resume: bool = False,
              until_epoch: int | None = None, num_workers: int = 0, progress: bool = True,
              trusted: bool = False, log_every: int = 1, checkpoint_every_s: float = 0.0,
-             device: str | torch.device | None = None) -> dict[str, Any] | None:
+             device: str | torch.device | None = None, seed: int | None = None) -> dict[str, Any] | None:
     """Fine-tune ``task_name`` from ``init`` on the ``regime`` subset, then evaluate.
 
     Args:
@@ -401,6 +404,9 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
             writing than training. Resuming stays exact; an interruption loses at most
             this much training.
         device: default CUDA when available, else CPU.
+        seed: the fine-tuning seed (default ``recipes.finetune(profile).seed``): the random
+            trunk, the head's initialisation, the data order and the augmentation. The grid
+            runs every cell with each of ``recipes.finetune(profile).seeds``.
 
     Returns:
         The metrics, or ``None`` when stopped by ``until_epoch`` before the last epoch.
@@ -415,17 +421,17 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
         _check_same_run(out, {"task": task_name, "init": init, "regime": float(regime), "profile": profile,
                               "data": dataclasses.asdict(data), "init_digest": _file_digest(init_path)})
     if metrics_path.exists() and resume:
-        _check_same_recipe(out, make_task(task_name, profile, overrides, 2))
+        _check_same_recipe(out, make_task(task_name, profile, overrides, 2, seed))
         return json.loads(metrics_path.read_text())
     train_ds, test_ds = data.build(task_name)
     subset = training_subset(task_name, data, regime, train_ds)
     num_classes = 0
     if task_name == "recognition":
         num_classes = int(data.num_identities) if data.kind == "synthetic" else len(train_ds.identities)
-    task = make_task(task_name, profile, overrides, num_classes=num_classes)
+    task = make_task(task_name, profile, overrides, num_classes=num_classes, seed=seed)
     recipe, common = task.recipe, task.common
-    arch = recipes.pretrain(profile).arch
-    trunk, init_info = B.build_trunk(arch, init, init_path, seed=common.seed, trusted=trusted)
+    arch, width = recipes.pretrain(profile).arch, recipes.pretrain(profile).width
+    trunk, init_info = B.build_trunk(arch, init, init_path, seed=common.seed, trusted=trusted, width=width)
     channels, side = B.feature_shape(trunk, task.input_size)
     torch.manual_seed(common.seed)
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -440,7 +446,7 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
             "init_digest": _file_digest(init_path),
             "regime": float(regime), "regime_name": sampling.regime_name(regime), "profile": profile,
             "arch": arch, "device": str(dev), "n_train": int(len(subset)), "n_test": len(test_ds),
-            "data": dataclasses.asdict(data), "epochs": recipe.epochs, "torch": torch.__version__,
+            "data": dataclasses.asdict(data), "epochs": recipes.regime_epochs(recipe, regime), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "host": platform.node()}
     start_epoch = 0
     if ckpt_path.exists():
@@ -456,7 +462,8 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
         log_path.unlink(missing_ok=True)
     _write_json({**info, "status": "running"}, out / "run.json")
 
-    stop = recipe.epochs if until_epoch is None else min(recipe.epochs, until_epoch)
+    n_epochs = recipes.regime_epochs(recipe, regime)
+    stop = n_epochs if until_epoch is None else min(n_epochs, until_epoch)
     bar = tqdm(range(start_epoch, stop), desc=f"{task_name}/{init}/{sampling.regime_name(regime)}",
                disable=not progress, leave=False)
     t_saved = time.perf_counter()
@@ -499,7 +506,7 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
         t_saved = time.perf_counter()
         checkpoint.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
                          "task": task_name}, ckpt_path)
-    if stop < recipe.epochs:
+    if stop < n_epochs:
         return None
 
     bn_batches = precise_bn(model, task, train_ds, subset, recipe.batch_size, common.precise_bn_batches,

@@ -47,9 +47,11 @@ __all__ = [
 GRID_CHECKPOINT_EVERY_S = 60.0
 
 
-def run_name(task: str, init: str, regime: float) -> str:
-    """``task/init/<pct>pct``, as :class:`facelib.launch.GridPoint` names runs."""
-    return f"{task}/{init}/{f'{regime * 100:g}'.replace('.', 'p')}pct"
+def run_name(task: str, init: str, regime: float, seed: int = 0) -> str:
+    """``task/init/<pct>pct`` (fine-tuning seed 0) or ``task/init/<pct>pct-seed<k>``, as
+    :class:`facelib.launch.GridPoint` names runs."""
+    from facelib import launch
+    return launch.GridPoint(task, float(regime), init, int(seed)).run
 
 
 def _move_aside(run_dir: Path) -> Path:
