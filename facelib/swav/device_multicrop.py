@@ -85,7 +85,9 @@ class CropPlanner:
         if (h, w) != (s, s):
             interp = cv2.INTER_AREA if (h > s and w > s) else cv2.INTER_LINEAR
             img = cv2.resize(img, (s, s), interpolation=interp)
-        return torch.from_numpy(np.ascontiguousarray(img)), torch.tensor(rows, dtype=torch.float64)
+        if not img.flags.writeable:  # e.g. a PIL decode: torch wants its own writable memory
+            img = img.copy()
+        return torch.from_numpy(img), torch.tensor(rows, dtype=torch.float64)
 
 
 def _round_clamp(x: Tensor) -> Tensor:
