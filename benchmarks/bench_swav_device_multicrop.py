@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import cv2
-import numpy as np
 import torch
 from torch.utils.data import default_collate
 
