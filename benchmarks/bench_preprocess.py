@@ -24,7 +24,10 @@ compared with it: the speed must not come from finding less.
 
 Usage::
 
-    python benchmarks/bench_preprocess.py [FOLDER] [--copies 3] [--rounds 3]
+    python benchmarks/bench_preprocess.py [FOLDER] [--copies 3] [--rounds 3] [--save]
+
+``--save`` writes the best round of every implementation (images, faces, wall and CPU seconds)
+to ``benchmarks/measured/bench_preprocess.json``, read by ``facelib.cost``.
 
 FOLDER defaults to ``../shared/faces`` next to the repository when it exists; any folder of
 images works. ``--copies`` repeats the file list (through symlinks) so that process start-up
@@ -175,12 +178,36 @@ def _check_counts(folder: Path, copies: int, best: dict[str, dict]) -> None:
               + (f"; differ: {off}" if off else ""))
 
 
+def _save(folder: Path, args: argparse.Namespace, best: dict[str, dict]) -> None:
+    """The best round of each implementation -> ``benchmarks/measured/bench_preprocess.json``."""
+    import datetime
+    import platform
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    res = {"benchmark": "bench_preprocess", "date": datetime.date.today().isoformat(),
+           "machine": f"{platform.machine()}, {cpu}, {os.cpu_count()} CPUs",
+           "load_average": round(os.getloadavg()[0], 2),
+           "folder": f"{folder.name}: {best['pipeline:1']['images'] // args.copies} photos x {args.copies} copies",
+           "rounds": args.rounds,
+           "runs": {what: {"images": r["images"], "faces": r["faces"], "wall_s": round(r["wall"], 3),
+                           "cpu_s": round(r["cpu"], 3),
+                           "images_per_cpu_s": round(r["images"] / r["cpu"], 2),
+                           "faces_per_cpu_s": round(r["faces"] / r["cpu"], 2)} for what, r in best.items()}}
+    dst = REPO / "benchmarks" / "measured" / "bench_preprocess.json"
+    tmp = dst.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(res, indent=2) + "\n")
+    os.replace(tmp, dst)
+    print(f"written: {dst.relative_to(REPO)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("folder", nargs="?", default=str(DEFAULT_FOLDER))
     p.add_argument("--copies", type=int, default=3, help="repeat the file list (default 3)")
     p.add_argument("--rounds", type=int, default=3, help="best of N interleaved rounds")
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--save", action="store_true", help="write benchmarks/measured/bench_preprocess.json")
     p.add_argument("--measure", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.measure:
@@ -219,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{(r['images'] / r['cpu']) / (b['images'] / b['cpu']):.2f}x images/s, "
                   f"{(r['faces'] / r['cpu']) / max(b['faces'] / b['cpu'], 1e-9):.2f}x faces/s")
     _check_counts(folder, args.copies, best)
+    if args.save:
+        _save(folder, args, best)
     if 1 in args.workers and 2 in args.workers:
         one, two = best["pipeline:1"], best["pipeline:2"]
         print(f"scaling 1 -> 2 workers: {one['wall'] / two['wall']:.2f}x wall clock (linear: 2.00x); "

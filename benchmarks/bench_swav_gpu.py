@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import datetime
 import json
 import os
 import statistics
@@ -139,7 +140,7 @@ def main() -> None:
     if args.arch:
         recipe = recipes.override(recipe, arch=args.arch)
     props = torch.cuda.get_device_properties(0)
-    report: dict = {"device": props.name, "torch": torch.__version__, "cudnn": torch.backends.cudnn.version(),
+    report: dict = {"device": props.name, "date": datetime.date.today().isoformat(), "torch": torch.__version__, "cudnn": torch.backends.cudnn.version(),
                     "arch": recipe.arch, "batch_per_gpu": args.batch,
                     "crops": [list(recipe.size_crops), list(recipe.nmb_crops)],
                     "steps": args.steps, "warmup": args.warmup, "variants": {}}

@@ -10,6 +10,7 @@ summary. Measured on a lent H200: ``benchmarks/measured/gpu_finetune_memory.json
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import time
 
@@ -68,6 +69,7 @@ def main() -> None:
         out[name] = measure(name, args.profile, args.scale, dev)
         print(name, out[name], flush=True)
     print(json.dumps({"device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu",
+                      "date": datetime.date.today().isoformat(),
                       "torch": torch.__version__, **out}))
 
 

@@ -46,7 +46,7 @@ from .lars import LARS, param_groups
 from .loss import SwAVLoss
 from .model import SwAVModel, export_trunk
 from .syncbn import bn_process_group, convert_sync_batchnorm
-from .transforms import MultiCrop
+from .device_multicrop import multicrop_for
 
 __all__ = [
     "train",
@@ -213,7 +213,8 @@ def _recipe_dict(recipe: recipes.Pretrain) -> dict[str, Any]:
 
 def _check_same_recipe(saved: dict[str, Any], recipe: recipes.Pretrain, path: Path) -> None:
     now = _recipe_dict(recipe)
-    diff = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v
+    default = {f.name: f.default for f in dataclasses.fields(recipe)}  # fields added since the checkpoint
+    diff = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k, default[k]) != v
             and not (isinstance(v, tuple) and tuple(saved.get(k) or ()) == v)}
     if diff:
         items = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diff.items())
@@ -322,8 +323,11 @@ def _train(recipe: recipes.Pretrain, dataset: Dataset, out: Path, *, rank: int, 
     # ---- data
     if recipe.train_images > 0 and len(dataset) > recipe.train_images:  # type: ignore[arg-type]
         dataset = Subset(dataset, range(recipe.train_images))
-    multicrop = MultiCrop.from_recipe(recipe)
-    data = MultiCropDataset(dataset, multicrop, seed=recipe.seed, bad_items_path=out / "bad_items.jsonl")
+    # recipe.augment_on: the multi-crop runs in the loader, or the loader draws the crops and
+    # device_crops makes them from the uint8 batch on the training device
+    item_transform, device_crops = multicrop_for(recipe)
+    data = MultiCropDataset(dataset, item_transform, seed=recipe.seed,  # type: ignore[arg-type]
+                            bad_items_path=out / "bad_items.jsonl")
     sampler = EpochSampler(data, recipe.batch_size, rank, world, seed=recipe.seed)
     local_bs = sampler.local_batch
     loader = DataLoader(data, batch_size=local_bs, sampler=sampler, num_workers=num_workers,
@@ -403,6 +407,8 @@ def _train(recipe: recipes.Pretrain, dataset: Dataset, out: Path, *, rank: int, 
             lr = float(schedule[iteration])
             for g in optimizer.param_groups:
                 g["lr"] = lr
+            if device_crops is not None:  # (uint8 images, crop plans) -> the multi-crop batch
+                crops = device_crops(crops[0].to(device, non_blocking=True), crops[1])
             crops = [c.to(device, non_blocking=True, memory_format=memory_format) for c in crops]
             core.normalize_prototypes()
             with autocast():

@@ -28,6 +28,7 @@ from torch import Tensor
 
 __all__ = [
     "MultiCrop",
+    "CropDraw",
     "random_resized_crop_params",
     "as_rgb_uint8",
     "adjust_brightness",
@@ -118,6 +119,28 @@ def adjust_hue(x: np.ndarray, factor: float) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class CropDraw:
+    """The random choices of one crop (:meth:`MultiCrop.draw`).
+
+    Attributes:
+        box: ``(top, left, h, w)`` in pixels of the source image.
+        flip: mirror horizontally.
+        jitter_order: the order of brightness (0), contrast (1), saturation (2) and hue (3);
+            ``None`` when colour jitter is not applied.
+        factors: brightness, contrast and saturation factors and the hue shift (in turns).
+        grey: convert to grey.
+        blur_sigma: the Gaussian blur's sigma; ``None`` when not blurred.
+    """
+
+    box: tuple[int, int, int, int]
+    flip: bool
+    jitter_order: tuple[int, ...] | None
+    factors: tuple[float, float, float, float]
+    grey: bool
+    blur_sigma: float | None
+
+
+@dataclass(frozen=True)
 class MultiCrop:
     """The multi-crop transform: one RGB uint8 image -> ``sum(nmb_crops)`` normalised crops.
 
@@ -181,35 +204,45 @@ class MultiCrop:
                 out.append(self.to_tensor(crop) if normalize else torch.from_numpy(crop).permute(2, 0, 1))
         return out
 
+    def draw(self, height: int, width: int, scale: tuple[float, float],
+             rng: np.random.Generator) -> "CropDraw":
+        """The random choices of one crop of a ``height`` x ``width`` image, in the order
+        :meth:`augment` draws them (so both multi-crop paths replay the same augmentations)."""
+        box = random_resized_crop_params(height, width, scale, rng)
+        flip = bool(rng.random() < self.hflip_p)
+        order: tuple[int, ...] | None = None
+        factors = (1.0, 1.0, 1.0, 0.0)
+        if rng.random() < self.color_jitter_p:
+            b, c, s, hue = self.color_jitter
+            order = tuple(int(o) for o in rng.permutation(4))
+            factors = (float(rng.uniform(max(0.0, 1 - b), 1 + b)), float(rng.uniform(max(0.0, 1 - c), 1 + c)),
+                       float(rng.uniform(max(0.0, 1 - s), 1 + s)), float(rng.uniform(-hue, hue)))
+        grey = bool(rng.random() < self.grayscale_p)
+        # SwAV's RandomGaussianBlur draws "rand() > 0.5", then sigma = rand() * 1.9 + 0.1.
+        sigma: float | None = None
+        if rng.random() < self.blur_p:
+            lo, hi = self.blur_sigma
+            sigma = float(lo + rng.random() * (hi - lo))
+        return CropDraw(box, flip, order, factors, grey, sigma)
+
     def augment(self, img: np.ndarray, size: int, scale: tuple[float, float],
                 rng: np.random.Generator) -> np.ndarray:
         """One crop: (H, W, 3) uint8 -> (size, size, 3) uint8, before normalisation."""
-        h0, w0 = img.shape[:2]
-        i, j, h, w = random_resized_crop_params(h0, w0, scale, rng)
+        d = self.draw(img.shape[0], img.shape[1], scale, rng)
+        i, j, h, w = d.box
         interp = cv2.INTER_AREA if (h > size and w > size) else cv2.INTER_LINEAR
         x = cv2.resize(img[i:i + h, j:j + w], (size, size), interpolation=interp)
-        if rng.random() < self.hflip_p:
+        if d.flip:
             x = cv2.flip(x, 1)
-        if rng.random() < self.color_jitter_p:
-            x = self._jitter(x, rng)
-        if rng.random() < self.grayscale_p:
+        if d.jitter_order is not None:
+            ops = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
+            for op in d.jitter_order:
+                x = ops[op](x, d.factors[op])
+        if d.grey:
             x = _grey3(x)
-        # SwAV's RandomGaussianBlur draws "rand() > 0.5", then sigma = rand() * 1.9 + 0.1.
-        if rng.random() < self.blur_p:
-            lo, hi = self.blur_sigma
-            sigma = lo + rng.random() * (hi - lo)
+        if d.blur_sigma is not None:
             k = self.blur_kernel_size
-            x = cv2.GaussianBlur(x, (k, k), sigma)
-        return x
-
-    def _jitter(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        b, c, s, hue = self.color_jitter
-        order = rng.permutation(4)
-        factors = (rng.uniform(max(0.0, 1 - b), 1 + b), rng.uniform(max(0.0, 1 - c), 1 + c),
-                   rng.uniform(max(0.0, 1 - s), 1 + s), rng.uniform(-hue, hue))
-        ops = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
-        for op in order:
-            x = ops[op](x, factors[op])
+            x = cv2.GaussianBlur(x, (k, k), d.blur_sigma)
         return x
 
     def to_tensor(self, crop: np.ndarray) -> Tensor:
