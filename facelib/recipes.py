@@ -132,7 +132,11 @@ class Crop:
 class Pretrain:
     """SwAV pretraining as in supplement 1.1 (following [4], Caron et al.)."""
 
-    method: str = _p("SwAV", "1.1", note="'similarly with [4]'")
+    method: str = _p(
+        "SwAV", "1.1",
+        note="'similarly with [4]'; 'supervised' trains the same trunk, data and schedule on identity "
+             "labels instead (the paper's supervised baseline; facelib.swav.supervised)",
+    )
     arch: str = _p("resnet50", "1.1", "code", "ResNet-50 trunk in torchvision layout")
     width: int = _p(
         64, "1.1", "code",
@@ -222,6 +226,11 @@ class Pretrain:
     seed: int = _p(31, "1.1", "code", "SwAV's default random seed")
     train_images: int = _p(
         0, "2", "convention", "0: every image of the dataset; the demo trains on this many synthetic faces"
+    )
+    synthetic_identities: int = _p(
+        100, "2", "convention",
+        "persons among synthetic pretraining faces (facelib.data.synth); the paper's sets are real "
+        "(VGG-Face2: 9,131 identities, Datasets.vggface2_identities)",
     )
 
     @property
@@ -695,7 +704,7 @@ DEMO_PRETRAIN = override(
     # Sizes: a ResNet-18 of half width at 40 px faces (crops of 32 and 16 px, 2 + 4 of them),
     # batch 64 on one CPU process, 100 prototypes for 128 synthetic persons, 2,048 faces.
     arch="resnet18",
-    width=32,
+    width=16,
     num_gpus=1,
     batch_size=64,
     sync_bn=False,
@@ -707,6 +716,7 @@ DEMO_PRETRAIN = override(
     size_crops=(32, 16),
     input_size=40,
     train_images=2048,
+    synthetic_identities=128,
     blur_sigma=(0.1 * 32 / 224, 2.0 * 32 / 224),
     blur_kernel_size=3,
     # Non-size changes, each measured (numbers in the fields' notes): the crops' scale ranges,

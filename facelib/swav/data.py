@@ -79,11 +79,15 @@ class MultiCropDataset(Dataset):  # type: ignore[type-arg]
         seed: run seed (augmentations depend on seed, epoch and index only).
         bad_items_path: JSON-lines file where unreadable items are recorded (None: warn only).
         max_tries: consecutive unreadable items tolerated before giving up.
+        label_key: also return this label of the item (``(crops, label)``; supervised
+            pretraining reads ``"identity"``); None returns the crops alone.
     """
 
     def __init__(self, base: Dataset, multicrop: MultiCrop, seed: int = 0,  # type: ignore[type-arg]
-                 bad_items_path: str | os.PathLike[str] | None = None, max_tries: int = 10) -> None:
+                 bad_items_path: str | os.PathLike[str] | None = None, max_tries: int = 10,
+                 label_key: str | None = None) -> None:
         self.base = base
+        self.label_key = label_key
         self.multicrop = multicrop
         self.seed = seed
         self.bad_items_path = Path(bad_items_path) if bad_items_path is not None else None
@@ -118,7 +122,9 @@ class MultiCropDataset(Dataset):  # type: ignore[type-arg]
                 self._record(i, e)
                 continue
             rng = np.random.default_rng([self.seed, epoch, index])
-            return self.multicrop(img, rng)
+            if self.label_key is None:
+                return self.multicrop(img, rng)
+            return self.multicrop(img, rng), int(self.base[i][1][self.label_key])
         raise RuntimeError(f"{self.max_tries} consecutive unreadable items from index {index} "
                            f"of {type(self.base).__name__}: is the dataset readable?")
 

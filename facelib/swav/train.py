@@ -45,6 +45,7 @@ from .data import EpochSampler, MultiCropDataset
 from .lars import LARS, param_groups
 from .loss import SwAVLoss
 from .model import SwAVModel, export_trunk
+from .supervised import METHODS, IdentityLoss, IdentityModel, num_identities
 from .syncbn import bn_process_group, convert_sync_batchnorm
 from .device_multicrop import multicrop_for
 
@@ -254,7 +255,8 @@ def train(
         amp: ``"auto"`` (the recipe's ``mixed_precision``: bf16, or fp16 on GPUs without bf16;
             bf16 on CPUs with AMX, fp32 on other CPUs), ``"bf16"``, ``"fp16"`` or ``"off"``.
         channels_last: NHWC memory format (default: on CPU and under mixed precision).
-        num_workers: DataLoader worker processes per training process.
+        num_workers: DataLoader worker processes per training process. On the CPU the step
+            then runs on the remaining cores (torch threads = cores - workers, restored after).
         log_every: iterations between ``"iter"`` log records.
         until_epoch: stop after this many epochs in total (a later ``resume=True`` continues);
             None trains all ``recipe.epochs``.
@@ -278,14 +280,30 @@ def train(
     log_path, ckpt_path, trunk_path = out / LOG_NAME, out / CHECKPOINT_NAME, out / TRUNK_NAME
     local_ckpt = ckpt_path if rank == 0 else out / f"checkpoint.rank{rank}.pth"
     lock = _lock_run(out, rank)
+    threads_before = torch.get_num_threads()
+    on_cpu = (device is None and not torch.cuda.is_available()) or str(device).startswith("cpu")
+    if on_cpu and num_workers > 0:
+        # The loader workers make the next batches' crops on their own cores: the step gets the
+        # rest (measured on 2 cores, demo recipe: 894 images/s with 1 thread + 1 worker against
+        # 656 with 2 threads and the crops in the training process; benchmarks/bench_swav_demo_loop.py)
+        torch.set_num_threads(max(1, _cores() - num_workers))
     try:
         return _train(recipe, dataset, out, rank=rank, world=world, resume=resume, device=device,
                       amp=amp, channels_last=channels_last, num_workers=num_workers,
                       log_every=log_every, until_epoch=until_epoch, progress=progress,
                       on_iteration=on_iteration, t_start=t_start, local_ckpt=local_ckpt)
     finally:
+        torch.set_num_threads(threads_before)
         if lock is not None:
             lock.close()
+
+
+def _cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def _lock_run(out: Path, rank: int) -> Any:
@@ -326,25 +344,31 @@ def _train(recipe: recipes.Pretrain, dataset: Dataset, out: Path, *, rank: int, 
     # recipe.augment_on: the multi-crop runs in the loader, or the loader draws the crops and
     # device_crops makes them from the uint8 batch on the training device
     item_transform, device_crops = multicrop_for(recipe)
+    supervised = recipe.method == "supervised"
+    if recipe.method not in METHODS:
+        raise ValueError(f"Pretrain.method must be one of {', '.join(METHODS)}, got {recipe.method!r}")
     data = MultiCropDataset(dataset, item_transform, seed=recipe.seed,  # type: ignore[arg-type]
-                            bad_items_path=out / "bad_items.jsonl")
+                            bad_items_path=out / "bad_items.jsonl",
+                            label_key="identity" if supervised else None)
     sampler = EpochSampler(data, recipe.batch_size, rank, world, seed=recipe.seed)
     local_bs = sampler.local_batch
     loader = DataLoader(data, batch_size=local_bs, sampler=sampler, num_workers=num_workers,
                         drop_last=True, pin_memory=device.type == "cuda",
-                        persistent_workers=False)
+                        persistent_workers=num_workers > 0)
     iters_per_epoch = sampler.batches_per_epoch
     schedule = recipes.lr_schedule(recipe, iters_per_epoch)
 
     # ---- model, loss, optimiser
     torch.manual_seed(recipe.seed)
-    model: nn.Module = SwAVModel.from_recipe(recipe)
+    n_classes = num_identities(dataset) if supervised else 0
+    model: nn.Module = (IdentityModel.from_recipe(recipe, n_classes) if supervised
+                        else SwAVModel.from_recipe(recipe))
     bn_group = None
     if world > 1 and recipe.sync_bn:
         bn_group = bn_process_group(recipe.sync_bn_group_size)
         model = convert_sync_batchnorm(model, bn_group, device.type)
     model = model.to(device=device, memory_format=memory_format)
-    criterion = SwAVLoss.from_recipe(recipe).to(device)
+    criterion: nn.Module = IdentityLoss() if supervised else SwAVLoss.from_recipe(recipe).to(device)
     optimizer = LARS(param_groups(model, recipe.lars_exclude_bias_bn), lr=float(schedule[0]),
                      momentum=recipe.momentum, weight_decay=recipe.weight_decay,
                      trust_coefficient=recipe.lars_trust_coefficient)
@@ -365,7 +389,7 @@ def _train(recipe: recipes.Pretrain, dataset: Dataset, out: Path, *, rank: int, 
         if local is not None and int(local["epoch"]) == start_epoch:
             criterion.load_state_dict(local["loss"])
             checkpoint.set_rng_state(local["rng"])
-        elif criterion.local_queue_length > 0:
+        elif getattr(criterion, "local_queue_length", 0) > 0:
             import warnings
             warnings.warn(f"rank {rank}: no queue saved for epoch {start_epoch}; the queue restarts empty",
                           RuntimeWarning, stacklevel=2)
@@ -378,13 +402,14 @@ def _train(recipe: recipes.Pretrain, dataset: Dataset, out: Path, *, rank: int, 
     if world > 1:
         net = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
-    core: SwAVModel = model  # type: ignore[assignment]
+    core: Any = model
 
     autocast: Callable[[], ContextManager[Any]] = (
         (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype is not None else nullcontext)
     last_epoch = recipe.epochs if until_epoch is None else min(until_epoch, recipe.epochs)
     final_loss: float | None = None
-    window, epoch_meter = _Meter(recipe.num_prototypes), _Meter(recipe.num_prototypes)
+    k = n_classes if supervised else recipe.num_prototypes
+    window, epoch_meter = _Meter(k), _Meter(k)
     bar = None
     if progress and rank == 0 and start_epoch < last_epoch:
         from tqdm.auto import tqdm
@@ -399,10 +424,12 @@ def _train(recipe: recipes.Pretrain, dataset: Dataset, out: Path, *, rank: int, 
     for epoch in range(start_epoch, last_epoch):
         net.train()
         sampler.set_epoch(epoch)
-        criterion.start_epoch(epoch, device)
+        if not supervised:
+            criterion.start_epoch(epoch, device)
         window.reset()
         epoch_meter.reset()
-        for it, crops in enumerate(loader):
+        for it, batch in enumerate(loader):
+            crops, labels = batch if supervised else (batch, None)
             iteration = epoch * iters_per_epoch + it
             lr = float(schedule[iteration])
             for g in optimizer.param_groups:
@@ -410,10 +437,15 @@ def _train(recipe: recipes.Pretrain, dataset: Dataset, out: Path, *, rank: int, 
             if device_crops is not None:  # (uint8 images, crop plans) -> the multi-crop batch
                 crops = device_crops(crops[0].to(device, non_blocking=True), crops[1])
             crops = [c.to(device, non_blocking=True, memory_format=memory_format) for c in crops]
-            core.normalize_prototypes()
-            with autocast():
-                embedding, scores = net(crops)
-            out_step = criterion(embedding.float(), scores.float(), core.prototypes.weight)
+            if supervised:
+                with autocast():
+                    _, scores = net(crops)
+                out_step = criterion(scores.float(), labels.to(device))
+            else:
+                core.normalize_prototypes()
+                with autocast():
+                    embedding, scores = net(crops)
+                out_step = criterion(embedding.float(), scores.float(), core.prototypes.weight)
             loss = out_step.loss
             loss_value = loss.detach().float().reshape(1)
             if world > 1:
@@ -423,7 +455,7 @@ def _train(recipe: recipes.Pretrain, dataset: Dataset, out: Path, *, rank: int, 
             if not math.isfinite(value):
                 kept = (f"the checkpoint after epoch {epoch} is intact: {ckpt_path}" if epoch > 0
                         else "no epoch had finished, so there is no checkpoint")
-                msg = (f"non-finite SwAV loss ({value}) at epoch {epoch}, iteration {it} "
+                msg = (f"non-finite {recipe.method} loss ({value}) at epoch {epoch}, iteration {it} "
                        f"(global iteration {iteration}, lr {lr:.4g}); stopping before the update: {kept}")
                 if rank == 0:
                     _write_record(log_path, {"kind": "error", "epoch": epoch, "iteration": iteration,
@@ -433,7 +465,7 @@ def _train(recipe: recipes.Pretrain, dataset: Dataset, out: Path, *, rank: int, 
                 raise NonFiniteLossError(msg)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
-            if iteration < recipe.freeze_prototypes_iters:
+            if not supervised and iteration < recipe.freeze_prototypes_iters:
                 core.prototypes.weight.grad = None
             scaler.step(optimizer)
             scaler.update()
@@ -512,7 +544,7 @@ class DataSpec:
     root: str | None = None
     synthetic_images: int | None = None
     synthetic_seed: int = 0
-    synthetic_identities: int = 100
+    synthetic_identities: int | None = None
 
     def build(self, recipe: recipes.Pretrain) -> Dataset:  # type: ignore[type-arg]
         """The dataset; synthetic faces are cut to the paper's crop geometry at ``recipe.input_size``.
@@ -526,8 +558,9 @@ class DataSpec:
             n = self.synthetic_images or recipe.train_images
             if not n:
                 raise ValueError("synthetic data needs a number of images (train_images or synthetic_images)")
-            return CachedDataset(synthetic_faces(n, self.synthetic_seed, recipe.input_size,
-                                                 self.synthetic_identities), max_bytes=1 << 30)
+            ids = self.synthetic_identities or recipe.synthetic_identities
+            return CachedDataset(synthetic_faces(n, self.synthetic_seed, recipe.input_size, ids),
+                                 max_bytes=1 << 30)
         if self.kind == "shards":
             if not self.manifest or not self.root:
                 raise ValueError("shard data needs --manifest and --root")

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from facelib.swav import model as swav_model
 from facelib.swav.resnet import resnet
 
-__all__ = ["INITS", "InitError", "build_trunk", "FaceModel", "feature_shape", "demo_swav_trunk"]
+__all__ = ["INITS", "InitError", "build_trunk", "FaceModel", "feature_shape", "demo_trunk"]
 
 INITS: tuple[str, ...] = ("random", "supervised", "imagenet", "authors", "ours")
 
@@ -103,32 +103,30 @@ class FaceModel(nn.Module):
         return self.head(self.trunk(x))
 
 
-def demo_swav_trunk(out_dir: str | os.PathLike[str], images: int = 64, epochs: int = 2,
-                    seed: int = 7, progress: bool = False) -> Path:
-    """The trunk of a small SwAV pretraining on synthetic faces (the demo's "ours" initialisation).
+def demo_trunk(method: str, out_dir: str | os.PathLike[str], progress: bool = False, **overrides: Any) -> Path:
+    """The trunk of the demo's pretraining ``method`` (``"swav"``: ours, ``"supervised"``).
 
-    Runs :func:`facelib.swav.train.train` with ``recipes.pretrain("demo")`` shortened to
-    ``epochs`` epochs on ``images`` synthetic faces in the paper's crop geometry
-    (:func:`facelib.swav.data.synthetic_faces`; set ``seed``, other persons than the fine-tuning
-    sets), resuming a run already in ``out_dir``; a finished run is reused as is.
-    ``notebooks/03_swav_pretraining.py`` runs the full demo pretraining; pages 04-08 use its
-    trunk when it exists and this one otherwise.
+    Runs (or resumes, or reuses when finished) exactly page 03's demo pretraining:
+    ``recipes.pretrain("demo", method=...)`` on its synthetic faces
+    (:class:`facelib.swav.train.DataSpec`), in ``out_dir``; ``overrides`` shorten it (tests).
+    Pages 04-08 call it when page 03 has not run.
 
     Returns:
         Path of ``out_dir/trunk.pth`` (plain torchvision layout).
     """
     from facelib import recipes
     from facelib.swav import train as swav_train
-    from facelib.data.cached import CachedDataset
-    from facelib.swav.data import synthetic_faces
 
+    names = {"swav": "SwAV", "supervised": "supervised"}
+    if method not in names:
+        raise ValueError(f"unknown pretraining method {method!r}; choose one of {', '.join(names)}")
     out = Path(out_dir)
     trunk = out / swav_train.TRUNK_NAME
     if trunk.is_file():
         return trunk
-    recipe = recipes.pretrain("demo", epochs=epochs, train_images=images)
-    data = CachedDataset(synthetic_faces(images, seed, recipe.input_size, num_identities=max(2, images // 4)))
-    result = swav_train.train(recipe, data, out, resume=True, progress=progress)
-    if result.trunk_path is None or not Path(result.trunk_path).is_file():
-        raise RuntimeError(f"SwAV pretraining in {out} ended without a trunk (epochs done: {result.epochs_done})")
-    return Path(result.trunk_path)
+    recipe = recipes.pretrain("demo", method=names[method], **overrides)
+    job = swav_train.PretrainJob(recipe, str(out), swav_train.DataSpec("synthetic"), resume=True, progress=progress)
+    result = job()
+    if not result["finished"] or not trunk.is_file():
+        raise RuntimeError(f"{method} pretraining in {out} ended without a trunk (epochs done: {result['epochs_done']})")
+    return trunk

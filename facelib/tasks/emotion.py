@@ -91,6 +91,7 @@ class EmotionTask(Task):
             flat[f"{k}_sagr"] = metrics.sagr(p, g)
             flat[f"{k}_pcc"] = metrics.pcc(p, g)
             flat[f"{k}_ccc"] = metrics.ccc(p, g)
+        flat["ccc_mean"] = (flat["valence_ccc"] + flat["arousal_ccc"]) / 2  # the pages' headline
         return flat, {"confusion": _confusion(pred["logits"].argmax(1), target["expression"],
                                               self.recipe.num_classes)}
 

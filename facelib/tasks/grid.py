@@ -66,8 +66,8 @@ def _move_aside(run_dir: Path) -> Path:
 def run_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None], regimes: Sequence[float],
              results_root: str | os.PathLike[str], *, profile: str = "demo", data: DataSpec | None = None,
              overrides: dict[str, Any] | None = None, progress: bool = True,
-             stale: str = "error") -> "pd.DataFrame":
-    """Fine-tune ``task_name`` for every regime x initialisation, in this process (the demo's grid).
+             stale: str = "error", seeds: Sequence[int] | None = None) -> "pd.DataFrame":
+    """Fine-tune ``task_name`` for every regime x initialisation x seed, in this process (the demo's grid).
 
     Runs go to ``results_root/<task>/<init>/<pct>pct`` and resume: a finished run is read back,
     an interrupted one continues. (The paper profile submits the same runs as SLURM job arrays:
@@ -80,33 +80,35 @@ def run_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None], re
             (:class:`~facelib.tasks.finetune.FinetuneError`), or ``"rerun"``: move it to
             ``<run>.stale`` (replacing an older one) and train afresh (the book's pages, after a
             code or recipe change).
+        seeds: fine-tuning seeds of every cell (default ``recipes.finetune(profile).seeds``).
 
     Returns:
-        One row per run: ``run, task, init, regime, n_train, seconds`` and the metrics.
+        One row per run: ``run, task, init, regime, seed, n_train, seconds`` and the metrics.
     """
     if stale not in ("error", "rerun"):
         raise ValueError(f"stale must be 'error' or 'rerun', got {stale!r}")
     import pandas as pd
 
+    seeds = list(recipes.finetune(profile).seeds if seeds is None else seeds)
     rows = []
-    for regime in regimes:
-        for init, path in inits.items():
-            run = run_name(task_name, init, regime)
-            kw = dict(profile=profile, init=init, init_path=path, regime=regime, data=data, overrides=overrides,
-                      resume=True, progress=progress, checkpoint_every_s=GRID_CHECKPOINT_EVERY_S)
-            try:
-                m = finetune(task_name, Path(results_root) / run, **kw)
-            except StaleRunError:
-                if stale == "error":
-                    raise
-                old = Path(results_root) / run
-                moved = _move_aside(old)
-                print(f"{run}: made with another recipe or settings; moved to {moved.name}, training afresh")
-                m = finetune(task_name, old, **kw)
-            info = json.loads((Path(results_root) / run / "run.json").read_text())
-            seconds = sum(r["seconds"] for r in read_log(Path(results_root) / run, "epoch"))
-            rows.append({"run": run, "task": task_name, "init": init, "regime": info["regime_name"],
-                         "n_train": info["n_train"], "seconds": round(seconds, 1), **(m or {})})
+    for regime, init, seed in ((r, i, s) for r in regimes for i in inits for s in seeds):
+        path = inits[init]
+        run = run_name(task_name, init, regime, seed)
+        kw = dict(profile=profile, init=init, init_path=path, regime=regime, data=data, overrides=overrides,
+                  resume=True, progress=progress, checkpoint_every_s=GRID_CHECKPOINT_EVERY_S, seed=seed)
+        try:
+            m = finetune(task_name, Path(results_root) / run, **kw)
+        except StaleRunError:
+            if stale == "error":
+                raise
+            old = Path(results_root) / run
+            moved = _move_aside(old)
+            print(f"{run}: made with another recipe or settings; moved to {moved.name}, training afresh")
+            m = finetune(task_name, old, **kw)
+        info = json.loads((Path(results_root) / run / "run.json").read_text())
+        seconds = sum(r["seconds"] for r in read_log(Path(results_root) / run, "epoch"))
+        rows.append({"run": run, "task": task_name, "init": init, "regime": info["regime_name"],
+                     "seed": seed, "n_train": info["n_train"], "seconds": round(seconds, 1), **(m or {})})
     return pd.DataFrame(rows)
 
 
@@ -119,13 +121,13 @@ def collect_runs(results_root: str | os.PathLike[str], task_name: str | None = N
     share its results folder).
 
     Returns:
-        One row per run with ``metrics.json``: ``run, task, init, regime, n_train, seconds``
-        and the metrics (as :func:`run_grid`); empty if there are none.
+        One row per run with ``metrics.json``: ``run, task, init, regime, seed, n_train,
+        seconds`` and the metrics (as :func:`run_grid`); empty if there are none.
     """
     import pandas as pd
 
     root = Path(results_root)
-    pattern = f"{task_name}/*/*/metrics.json" if task_name else "*/*/*/metrics.json"
+    pattern = f"{task_name}/*/*/metrics.json" if task_name else "*/*/*/metrics.json"  # <pct>pct[-seed<k>]
     rows = []
     for mfile in sorted(root.glob(pattern)):
         run_dir = mfile.parent
@@ -136,25 +138,31 @@ def collect_runs(results_root: str | os.PathLike[str], task_name: str | None = N
             continue
         seconds = sum(r["seconds"] for r in read_log(run_dir, "epoch"))
         rows.append({"run": str(run_dir.relative_to(root)), "task": info["task"], "init": info["init"],
-                     "regime": info["regime_name"], "n_train": info["n_train"], "seconds": round(seconds, 1),
+                     "regime": info["regime_name"], "seed": int(info.get("seed", 0)), "n_train": info["n_train"],
+                     "seconds": round(seconds, 1),
                      **json.loads(mfile.read_text())})
     return pd.DataFrame(rows)
 
 
 def page_inits(profile: str, results_root: str | os.PathLike[str], repo_root: str | os.PathLike[str], *,
-               swav_trunk: str | None = None, imagenet_weights: str | None = None,
-               authors_weights: str | None = None) -> dict[str, str | None]:
+               swav_trunk: str | None = None, supervised_trunk: str | None = None,
+               imagenet_weights: str | None = None, authors_weights: str | None = None) -> dict[str, str | None]:
     """The initialisations a task page compares (notebooks/04-08).
 
-    ``random`` always; ``ours`` from ``swav_trunk`` or page 03's ``results/swav_<profile>/trunk.pth``
-    (in the demo, a small trunk is pretrained here when page 03 has not run); ``imagenet`` and
-    ``authors`` only when their local weights files are given (nothing downloads).
+    ``random`` always; ``supervised`` (identity labels, the paper's supervised baseline) and
+    ``ours`` (SwAV) from ``supervised_trunk`` / ``swav_trunk`` or page 03's
+    ``results/supervised_<profile>/trunk.pth`` / ``results/swav_<profile>/trunk.pth`` (in the
+    demo, both are pretrained here with page 03's recipes when page 03 has not run; the paper
+    profile leaves out a pretraining that has not finished); ``imagenet`` and ``authors`` only
+    when their local weights files are given (nothing downloads).
     """
     inits: dict[str, str | None] = {"random": None}
-    trunk = Path(swav_trunk) if swav_trunk else Path(repo_root) / "results" / f"swav_{profile}" / "trunk.pth"
-    if not trunk.is_file() and profile == "demo":
-        trunk = B.demo_swav_trunk(Path(results_root) / "swav_demo_small")
-    inits["ours"] = str(trunk)
+    for name, given, method in (("supervised", supervised_trunk, "supervised"), ("ours", swav_trunk, "swav")):
+        trunk = Path(given) if given else Path(repo_root) / "results" / f"{method}_{profile}" / "trunk.pth"
+        if not trunk.is_file() and not given and profile == "demo":
+            trunk = B.demo_trunk(method, Path(repo_root) / "results" / f"{method}_{profile}")
+        if trunk.is_file() or given:
+            inits[name] = str(trunk)
     if imagenet_weights:
         inits["imagenet"] = imagenet_weights
     if authors_weights:
@@ -165,7 +173,7 @@ def page_inits(profile: str, results_root: str | os.PathLike[str], repo_root: st
 def page_grid(task_name: str, inits: dict[str, str | None], regimes: Sequence[float],
               results_root: str | os.PathLike[str], *, profile: str, data: DataSpec | None = None,
               overrides: dict[str, Any] | None = None, cluster: Any = None,
-              wait_s: float | None = None) -> "pd.DataFrame":
+              wait_s: float | None = None, seeds: Sequence[int] | None = None) -> "pd.DataFrame":
     """A task page's grid of regime x initialisation runs, by profile and ``cluster``.
 
     * ``cluster=None``: the demo trains the grid in this process (:func:`run_grid`); the paper
@@ -178,14 +186,15 @@ def page_grid(task_name: str, inits: dict[str, str | None], regimes: Sequence[fl
     Returns:
         As :func:`run_grid` / :func:`collect_runs`.
     """
+    seeds = list(recipes.finetune(profile).seeds if seeds is None else seeds)
     if cluster is None and profile == "demo":
         return run_grid(task_name, inits, regimes, results_root, profile=profile, data=data,
-                        overrides=overrides, stale="rerun", progress=False)
+                        overrides=overrides, stale="rerun", progress=False, seeds=seeds)
     if cluster is not None:
         submit_grid(task_name, inits, regimes, results_root, profile=profile, on=cluster, data=data,
-                    overrides=overrides, wait_s=wait_s, stale="rerun")
+                    overrides=overrides, wait_s=wait_s, stale="rerun", seeds=seeds)
     grid = collect_runs(results_root, task_name, profile)
-    want = {run_name(task_name, init, r) for init in inits for r in regimes}
+    want = {run_name(task_name, init, r, s) for init in inits for r in regimes for s in seeds}
     done = len(want & set(grid["run"])) if len(grid) else 0
     print(f"{len(grid)} finished runs under {Path(results_root) / task_name} ({done} of this page's "
           f"{len(want)})" + ("" if cluster is not None else
@@ -202,7 +211,7 @@ def _finetune_job_factory(task_name: str, inits: dict[str, str | None], *, profi
         return FinetuneJob(task_name, str(Path(run_dir).absolute()), profile=profile, init=point.init,
                            init_path=None if inits[point.init] is None else str(inits[point.init]),
                            regime=point.regime, data=data or DataSpec(), overrides=dict(overrides or {}),
-                           num_workers=num_workers)
+                           num_workers=num_workers, seed=point.seed)
     return make
 
 
@@ -210,7 +219,8 @@ def submit_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None],
                 results_root: str | os.PathLike[str], *, profile: str, on: Any,
                 data: DataSpec | None = None, overrides: dict[str, Any] | None = None,
                 dry_run: bool = False, wait_s: float | None = None,
-                num_workers: int | None = None, stale: str = "error") -> list[Any]:
+                num_workers: int | None = None, stale: str = "error",
+                seeds: Sequence[int] | None = None) -> list[Any]:
     """Submit the regime x initialisation grid of ``task_name`` as one job array on cluster ``on``.
 
     Each element is a :class:`FinetuneJob` of one run (one GPU, the recipe's whole batch:
@@ -244,7 +254,8 @@ def submit_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None],
     clus = launch.cluster(on)
     root = Path(results_root)
     inits = {k: (None if v is None else str(v)) for k, v in inits.items()}
-    grid = launch.finetune_grid(list(inits), tasks=[task_name], regimes=list(regimes))
+    seeds = list(recipes.finetune(profile).seeds if seeds is None else seeds)
+    grid = launch.finetune_grid(list(inits), tasks=[task_name], regimes=list(regimes), seeds=seeds)
     for init, path in inits.items():  # a job that can only fail is not submitted
         problem = (f"init {init!r} has no weights file" if path is None and init != "random" else
                    f"init {init!r}: weights file {path} does not exist (nothing is downloaded)"
@@ -256,7 +267,8 @@ def submit_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None],
     active = launch.active_runs([p.run for p in grid], root)  # their jobs write there: leave them be
     for p in grid:
         why = None if p.run in active else stale_reason(root / p.run, task_name, p.init, p.regime,
-                                                        profile=profile, data=data, overrides=overrides)
+                                                        profile=profile, data=data, overrides=overrides,
+                                                        seed=p.seed)
         if why is None:
             continue
         if dry_run:
@@ -316,6 +328,7 @@ class FinetuneJob:
     data: DataSpec = field(default_factory=DataSpec)
     overrides: dict[str, Any] = field(default_factory=dict)
     num_workers: int | None = None
+    seed: int = 0
 
     def workers(self) -> int:
         if self.num_workers is not None:
@@ -336,7 +349,7 @@ class FinetuneJob:
             out = finetune(self.task, self.run_dir, profile=self.profile, init=self.init,
                            init_path=self.init_path, regime=self.regime, data=self.data,
                            overrides=self.overrides, resume=True, num_workers=self.workers(),
-                           progress=False)
+                           progress=False, seed=self.seed)
         except Exception as exc:
             launch.record_event(self.run_dir, "failed", error=f"{type(exc).__name__}: {exc}")
             raise
