@@ -636,26 +636,28 @@ def _cli_value(value: Any) -> str:
 
 
 def rerun_box(page: Page, parameters: Mapping[str, Any]) -> str:
-    """Markdown (HTML) of the "rerun this page" box placed above a page's parameters cell."""
+    """HTML of the "rerun this page" box placed above a page's (hidden) parameters cell: the
+    command that reproduces the page (its non-default parameters spelled out; with none, the
+    first parameter at its value, as a template) and where the parameters are listed."""
     profile = parameters.get("profile", "demo")
     changed = _changed(page, parameters)
     declared = [p for p in page_parameters(page.source).values() if p.name != "profile"]
-    example = declared[0] if declared else None
+    shown = dict(changed)
+    if not shown and declared:
+        shown = {declared[0].name: parameters.get(declared[0].name, declared[0].default)}
     cmd = f"facelib book --only {page.name}" + (f" --profile {profile}" if profile != "demo" else "")
-    if example is not None:
-        cmd_p = f"{cmd} -p {example.name} {_cli_value(parameters.get(example.name, example.default))}"
-    else:
-        cmd_p = cmd
+    cmd += "".join(f" -p {k} {_cli_value(v)}" for k, v in shown.items())
     used = ", ".join(f"<code>{html.escape(k)}={html.escape(_show(v))}</code>" for k, v in changed.items())
     return (
         '<div class="admonition tip facelib-rerun">\n'
         '<p class="admonition-title">Rerun this page</p>\n'
         f"<p>Executed with the <code>{html.escape(str(profile))}</code> profile"
-        + (f" and {used}" if used else ", default parameters") + ". From the repository root:</p>\n"
-        f"<pre>{html.escape(cmd_p)}</pre>\n"
-        f"<p><code>facelib book --list-params {page.name}</code> lists the parameters (defaults in the "
-        "hidden cells below); <code>--params-file FILE.yaml</code> sets several. In JupyterLab, open "
-        f"<code>notebooks/{page.name}.py</code>; with papermill alone, "
+        + (f" and {used}" if used else " and default parameters")
+        + ". From the repository root, change the values to taste:</p>\n"
+        f"<pre>{html.escape(cmd)}</pre>\n"
+        f"<p><code>facelib book --list-params {page.name}</code> lists the parameters (their "
+        "defaults are in the hidden cells below); <code>--params-file FILE.yaml</code> sets several. "
+        f"In JupyterLab, open <code>notebooks/{page.name}.py</code>; with papermill alone, "
         f"<code>papermill book/_generated/{page.name}.ipynb out.ipynb -p NAME VALUE</code>.</p>\n"
         "</div>"
     )

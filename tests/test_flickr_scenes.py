@@ -17,7 +17,7 @@ def test_compose_is_deterministic_and_boxes_lie_in_the_photo():
     a, b = scenes.compose(123), scenes.compose(123)
     assert np.array_equal(a.image, b.image) and a.faces == b.faces
     assert max(a.image.shape[:2]) == scenes.LONG_SIDE and a.image.dtype == np.uint8
-    for seed in range(40):
+    for seed in range(15):
         sc = scenes.compose(seed)
         h, w = sc.image.shape[:2]
         assert sc.layout in scenes.LAYOUTS
@@ -30,7 +30,7 @@ def test_compose_is_deterministic_and_boxes_lie_in_the_photo():
 
 
 def test_sizes_span_a_few_pixels_to_most_of_the_frame():
-    truth = {str(s): scenes.compose(s).truth for s in range(150)}
+    truth = {str(s): scenes.compose(s).truth for s in range(80)}
     table = scenes.truth_table(truth)
     assert set(table.layout) >= {"portrait", "few", "group", "crowd"}
     assert table["size"].min() < 6 and table["size"].max() > 0.5 * scenes.LONG_SIDE * 0.75
@@ -44,7 +44,7 @@ def test_retinaface_finds_most_faces_larger_than_32_px_facing_the_camera():
     """The renderer's faces look like faces to the real detector (issue 15's bar: >= 80 %)."""
     det = RetinaFaceONNX()
     truths, rows = {}, []
-    for photo in catalog(90, seed=5):
+    for photo in catalog(70, seed=5):
         data, truth = local_server.render_scene(photo.id)
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
         d = det.detect(np.ascontiguousarray(image))
@@ -55,7 +55,7 @@ def test_retinaface_finds_most_faces_larger_than_32_px_facing_the_camera():
     detections = pd.DataFrame(rows, columns=["photo_id", "x1", "y1", "x2", "y2"])
     t, d = evaluate.match(scenes.truth_table(truths), detections)
     easy = t[(t["size"] > 32) & (t["yaw"].abs() < 30)]
-    assert len(easy) >= 100
+    assert len(easy) >= 80
     recall = easy["found"].mean()
     assert recall >= 0.8, f"RetinaFace found {recall:.0%} of {len(easy)} faces > 32 px with |yaw| < 30"
     tiny = t[t["size"] < 8]

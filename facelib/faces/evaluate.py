@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["iou_matrix", "match", "SIZE_EDGES", "by_size", "detection_figure"]
+__all__ = ["iou_matrix", "match", "SIZE_EDGES", "by_size", "recall_note", "detection_figure"]
 
 BOX = ["x1", "y1", "x2", "y2"]
 # Octave bins of sqrt(w h) in pixels, from 2 px to 1024 px.
@@ -133,6 +133,22 @@ def by_size(truth: pd.DataFrame, detections: pd.DataFrame,
     return pd.DataFrame({"from_px": e[:-1], "to_px": e[1:], "true faces": true_n, "found": found,
                          "recall": recall, "detections": det_n, "false positives": fp,
                          "false-positive share": fp_share})
+
+
+def recall_note(truth: pd.DataFrame, detections: pd.DataFrame, min_size: float = 32.0,
+                max_yaw: float = 30.0) -> str:
+    """One Markdown paragraph: how many true faces were found, false positives, and the recall
+    on faces larger than ``min_size`` px turned less than ``max_yaw`` degrees (needs ``yaw``)."""
+    easy = truth[(truth["size"] > min_size) & (truth["yaw"].abs() < max_yaw)]
+    found, n = int(truth["found"].sum()), len(truth)
+    fp = int((~detections["matched"]).sum())
+    text = (f"{n:,} faces were composited into these photos; the detector found {found:,} "
+            f"({found / max(n, 1):.0%}) and made {fp:,} detections that match no composited face "
+            f"(of {len(detections):,}).")
+    if len(easy):
+        text += (f" Of the faces larger than {min_size:g} px turned less than {max_yaw:g} degrees "
+                 f"it found **{easy['found'].mean():.0%}** ({int(easy['found'].sum()):,} of {len(easy):,}).")
+    return text
 
 
 def detection_figure(truth: pd.DataFrame, detections: pd.DataFrame, bins_per_octave: int = 3,

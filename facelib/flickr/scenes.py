@@ -19,9 +19,10 @@ layout       share    faces (``size`` is sqrt(w h) of the face box, in photo pix
 ===========  =======  =============================================================
 
 Sizes are drawn log-uniformly within each range. Each face is
-:func:`facelib.data.synth.render_params` of one synthetic person (identity, expression, yaw,
-pitch, roll and the renderer's own nuisances: lighting, blur, noise, JPEG, a random occluder),
-rendered at 64-384 px and scaled to its size, cut out with a soft head-and-shoulders mask;
+:func:`facelib.data.synth.render_params` of one of ``FACE_POOL`` synthetic people (identity,
+expression, yaw, pitch, roll; without the renderer's own nuisances, whose occluder would not be
+in the truth), rendered at 64-384 px and scaled to its size, lit and blurred at random, cut out
+with a soft head-and-shoulders mask;
 one in five is also rotated in the image plane (up to +-60 deg, added to its roll), and one in
 six of the faces of 20 px or more is partly covered by an object (a bar or a blob). Faces
 pasted later cover earlier ones (back rows first). The photo is JPEG-encoded at quality 90 by
@@ -38,7 +39,9 @@ Shown in ``notebooks/02_flickr_face.py``; the detector's recall on these photos 
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -53,7 +56,13 @@ LONG_SIDE = 500  # Flickr's "Medium" size, as the authors downloaded
 LAYOUTS: dict[str, float] = {"empty": 0.1, "portrait": 0.15, "few": 0.3, "group": 0.33, "crowd": 0.12}
 FACE_SEED = 7  # the synthetic set the faces come from (persons and expressions)
 NUM_IDENTITIES = 1000
-RENDER_MIN, RENDER_MAX = 64, 384  # render side in pixels before scaling to the face's size
+# Faces are rendered at one of these sides (the smallest that holds the face at its size, or
+# the largest) and scaled; a render is cached, and faces are drawn from a pool of FACE_POOL
+# samples, so that a photo costs a few resizes instead of a dozen renders (page 02's crawl
+# serves hundreds of photos on two cores).
+RENDER_SIDES = (64, 128, 256, 384)
+FACE_POOL = 400
+BIG_POOL = 100  # faces rendered at 256 px and more come from the first 100 (memory)
 ROTATED_SHARE, MAX_ROTATION = 0.12, 50.0
 OCCLUDED_SHARE, OCCLUDE_MIN_SIZE = 1 / 8, 20.0
 
@@ -69,7 +78,7 @@ class TrueFace:
         roll: in-plane angle in degrees: the renderer's roll plus the rotation of the paste.
         visible: share of the face area (the hull of its landmarks) not covered by an occluder
             or a face pasted later, in [0, 1].
-        sample: the index of the synthetic face (``synth.sample_params(sample, FACE_SEED, ...)``).
+        sample: the synthetic face, ``synth.sample_params(sample, FACE_SEED, ...)``, of the pool.
     """
 
     box: tuple[float, float, float, float]
@@ -193,6 +202,15 @@ def _head_mask(rw: int, rh: int, box: np.ndarray) -> np.ndarray:
     return np.clip((1.0 - r) / 0.3, 0.0, 1.0).astype(np.float32)
 
 
+@functools.lru_cache(maxsize=1024)
+def _render(index: int, side: int) -> tuple[np.ndarray, dict[str, Any], np.ndarray]:
+    """Synthetic face ``index`` of the pool rendered at ``side`` px (no renderer nuisances: the
+    scene adds its own), its labels and its cut-out mask. Cached; callers do not modify them."""
+    sp = synth.sample_params(index, FACE_SEED, side, NUM_IDENTITIES)
+    img, labels = synth.render_params(sp, nuisance=False)
+    return img, labels, _head_mask(side, side, labels["box"].astype(np.float64))
+
+
 def _face_points(labels: dict[str, Any]) -> np.ndarray:
     """(71, 2): the 68 landmarks and three points on the top edge of the renderer's box."""
     lm = labels["landmarks_2d"].astype(np.float64)
@@ -208,14 +226,15 @@ def _paste_face(canvas: np.ndarray, owner: np.ndarray, j: int, cx: float, cy: fl
     Returns:
         ((71, 2) face points in photo pixels, the renderer's labels).
     """
-    render_side = int(np.clip(round(size / 0.41), RENDER_MIN, RENDER_MAX))
-    sp = synth.sample_params(index, FACE_SEED, render_side, NUM_IDENTITIES)
-    img, labels = synth.render_params(sp, nuisance=False)
+    need = size / 0.41  # a face box is about 0.41 of the render's side
+    render_side = next((r for r in RENDER_SIDES if r >= need), RENDER_SIDES[-1])
+    if render_side >= 256:
+        index %= BIG_POOL
+    img, labels, mask = _render(index, render_side)
     box = labels["box"].astype(np.float64)
     bw, bh = box[2] - box[0], box[3] - box[1]
     k = size / np.sqrt(bw * bh)
     # 1. Scale the render (area filter when shrinking: a 4-px face must not alias).
-    mask = _head_mask(render_side, render_side, box)
     side = max(2, int(round(render_side * k)))
     k = side / render_side
     interp = cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR
@@ -278,6 +297,32 @@ def _occlude(canvas: np.ndarray, owner: np.ndarray, box: np.ndarray, rng: np.ran
     owner[on] = -2
 
 
+_cv2_lock = threading.Lock()
+_cv2_users = 0
+_cv2_threads = 1
+
+
+@contextlib.contextmanager
+def _one_cv2_thread() -> Any:
+    """OpenCV on one thread while a photo is composed: its many small resizes and warps gain
+    nothing from a thread pool, and on a busy machine the pool's waits made a photo 3x slower
+    (measured: 125 ms vs 41 ms of wall time at load 12 on 2 cores). The previous setting comes
+    back when the last composition running (the server composes in several threads) ends."""
+    global _cv2_users, _cv2_threads
+    with _cv2_lock:
+        if _cv2_users == 0:
+            _cv2_threads = cv2.getNumThreads()
+            cv2.setNumThreads(1)
+        _cv2_users += 1
+    try:
+        yield
+    finally:
+        with _cv2_lock:
+            _cv2_users -= 1
+            if _cv2_users == 0:
+                cv2.setNumThreads(_cv2_threads)
+
+
 def compose(seed: int) -> Scene:
     """The photo of ``seed``: a scene with its composited faces and their truth.
 
@@ -289,6 +334,11 @@ def compose(seed: int) -> Scene:
     """
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
+    with _one_cv2_thread():
+        return _compose(seed)
+
+
+def _compose(seed: int) -> Scene:
     rng = np.random.default_rng(seed)
     canvas = _background(rng).astype(np.float32)
     h, w = canvas.shape[:2]
@@ -297,7 +347,7 @@ def compose(seed: int) -> Scene:
     placed: list[tuple[np.ndarray, dict[str, Any], float, int]] = []
     for j, (cx, cy, size) in enumerate(_plan(rng, layout, w, h)):
         rotation = float(rng.uniform(-MAX_ROTATION, MAX_ROTATION)) if rng.random() < ROTATED_SHARE else 0.0
-        index = int(rng.integers(0, 2**31 - 1))
+        index = int(rng.integers(0, FACE_POOL))
         pts, labels = _paste_face(canvas, owner, j, cx, cy, size, index, rotation, rng)
         placed.append((pts, labels, rotation, index))
         if size >= OCCLUDE_MIN_SIZE and rng.random() < OCCLUDED_SHARE:
@@ -309,10 +359,13 @@ def compose(seed: int) -> Scene:
         box = (max(0.0, lo[0]), max(0.0, lo[1]), min(float(w), hi[0]), min(float(h), hi[1]))
         if box[2] - box[0] < 1 or box[3] - box[1] < 1:
             continue
-        hull = np.zeros((h, w), np.uint8)
-        cv2.fillConvexPoly(hull, np.round(cv2.convexHull(pts[:68].astype(np.float32))[:, 0]).astype(np.int32), 1)
+        x0, y0 = int(np.floor(box[0])), int(np.floor(box[1]))
+        x1, y1 = int(np.ceil(box[2])), int(np.ceil(box[3]))
+        hull = np.zeros((y1 - y0, x1 - x0), np.uint8)  # the face's hull, within its box
+        corners = cv2.convexHull(pts[:68].astype(np.float32))[:, 0] - [x0, y0]
+        cv2.fillConvexPoly(hull, np.round(corners).astype(np.int32), 1)
         inside = hull.astype(bool)
-        visible = float((owner[inside] == j).mean()) if inside.any() else 0.0
+        visible = float((owner[y0:y1, x0:x1][inside] == j).mean()) if inside.any() else 0.0
         yaw, pitch, roll = (float(v) for v in labels["pose"])
         faces.append(TrueFace(box=tuple(float(v) for v in box), yaw=yaw, pitch=pitch,
                               roll=float((roll - rotation + 180.0) % 360.0 - 180.0), visible=visible,
