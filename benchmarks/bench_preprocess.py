@@ -29,8 +29,8 @@ Usage::
 ``--save`` writes the best round of every implementation (images, faces, wall and CPU seconds)
 to ``benchmarks/measured/bench_preprocess.json``, read by ``facelib.cost``.
 
-FOLDER defaults to ``../shared/faces`` next to the repository when it exists; any folder of
-images works. ``--copies`` repeats the file list (through symlinks) so that process start-up
+FOLDER is any folder of images (real photos give the meaningful numbers); without it, the
+photos that ship with scikit-image and matplotlib (``facelib.faces.samples``) are used. ``--copies`` repeats the file list (through symlinks) so that process start-up
 is amortised.
 """
 
@@ -47,7 +47,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_FOLDER = REPO.parent / "shared" / "faces"
 
 
 def _replicate(folder: Path, copies: int, dest: Path) -> Path:
@@ -203,7 +202,7 @@ def _save(folder: Path, args: argparse.Namespace, best: dict[str, dict]) -> None
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("folder", nargs="?", default=str(DEFAULT_FOLDER))
+    p.add_argument("folder", nargs="?", default=None, help="a folder of images (default: packaged photos)")
     p.add_argument("--copies", type=int, default=3, help="repeat the file list (default 3)")
     p.add_argument("--rounds", type=int, default=3, help="best of N interleaved rounds")
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
@@ -213,12 +212,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.measure:
         _child(args)
         return 0
-    folder = Path(args.folder)
-    if not folder.is_dir():
-        p.error(f"image folder not found: {folder}")
     configs = ["baseline", "baseline-mt"] + [f"pipeline:{w}" for w in args.workers]
     best: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        if args.folder is None:
+            from facelib.faces.samples import write_sample_folder
+
+            folder = Path(tmp) / "packaged"
+            write_sample_folder(folder, bad_files=False)
+        else:
+            folder = Path(args.folder)
+            if not folder.is_dir():
+                p.error(f"image folder not found: {folder}")
         src = _replicate(folder, args.copies, Path(tmp) / "src")
         for rnd in range(args.rounds):
             for what in configs:

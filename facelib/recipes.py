@@ -4,7 +4,7 @@ Each value is a field of a frozen dataclass whose metadata records where it come
 
 * ``source="supplement"``: printed in the supplementary material (``section`` names where);
 * ``source="code"``: not in the paper, taken from the authors' released code or the SwAV code it
-  forks (see ``shared/paper/NOTES.md``);
+  forks (the book's page "What the paper and the released code say", ``book/paper_and_code.md``);
 * ``source="convention"``: neither gives it; the common practice we chose, with a note saying so.
 
 ``PAPER`` variants reproduce the supplement. ``DEMO`` variants are derived from them by
@@ -97,7 +97,7 @@ class Crop:
         "faces get duplicate boxes (the largest anchors are 512 px). Why 640: the MobileNet-0.25 "
         "RetinaFace was trained on 640x640 crops (Pytorch_Retinaface cfg_mnet image_size) and "
         "insightface detects at det_size 640x640 by default; the network's cost grows with the "
-        "pixels it sees. Measured on shared/faces (53 photos, 74 faces): the same face count on "
+        "pixels it sees. Measured on a folder of 53 real photos with 74 faces: the same face count on "
         "every photo as with 1024, boxes IoU median 0.97 / min 0.88 against 1024 (1024 against "
         "full resolution: min 0.60); pipeline CPU per image 29.6 -> 21.0 ms. Cost: in a 4000x3000 "
         "photo the smallest face found grows from ~70 to ~110 px (1024 found 60-70 px faces)",
@@ -550,7 +550,7 @@ class Flickr:
     """How Flickr-Face is crawled (supplement 3; ``facelib.flickr``).
 
     The supplement gives only the 100 tags and the size of the result; the rest comes from the
-    authors' withdrawn scraper (``source="code"``, see ``shared/paper/NOTES.md``) or is ours.
+    authors' withdrawn scraper (``source="code"``, see ``book/paper_and_code.md``) or is ours.
     """
 
     licenses: tuple[int, ...] = _p(

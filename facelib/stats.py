@@ -7,9 +7,9 @@ for Flickr-Face, the attribution columns of :mod:`facelib.flickr.build` (``tags`
 ``photo_id``). They stay fast on millions of rows: only the needed columns are read and the
 histogram is one ``np.bincount`` (``benchmarks/bench_stats_histogram.py``).
 
-:func:`face_size_figure` is the interactive figure of the book (plotly menus and a slider work
-in the static HTML); :func:`face_size_explorer` is an ipywidgets version for JupyterLab.
-Command line: ``facelib stats MANIFEST``. Shown in ``notebooks/02_flickr_face.py``.
+The interactive figure (the book, JupyterLab and ``--html``) is :mod:`facelib.explorer`;
+:func:`filter_faces` applies its filters for the command line: ``facelib stats MANIFEST``.
+Shown in ``notebooks/02_flickr_face.py``.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ __all__ = [
     "tag_counts",
     "license_counts",
     "faces_per_photo",
-    "face_size_figure",
-    "face_size_explorer",
+    "filter_faces",
+    "log_histogram",
     "add_cli",
 ]
 
@@ -42,7 +42,10 @@ MEASURES: dict[str, str] = {
     "width": "box width",
     "height": "box height",
     "max": "max(width, height) (the crop's box size)",
+    "ratio": "face-to-image ratio sqrt(w h / (W H))",
 }
+# Columns each measure needs besides face_w and face_h.
+_NEEDS = {"ratio": ("image_w", "image_h")}
 
 
 def load_faces(path: Path | str, columns: Sequence[str] = ("face_w", "face_h")) -> pd.DataFrame:
@@ -64,11 +67,19 @@ def load_faces(path: Path | str, columns: Sequence[str] = ("face_w", "face_h")) 
 
 
 def face_sizes(faces: pd.DataFrame, measure: str = "sqrt_area") -> np.ndarray:
-    """(N,) float64 face sizes in source pixels, one of :data:`MEASURES`."""
+    """(N,) float64 face sizes, one of :data:`MEASURES`: source pixels, or for ``ratio`` the
+    face's linear size over the image's (needs ``image_w`` and ``image_h``)."""
     if measure not in MEASURES:
         raise ValueError(f"measure must be one of {list(MEASURES)}, got {measure!r}")
+    missing = [c for c in _NEEDS.get(measure, ()) if c not in faces]
+    if missing:
+        raise KeyError(f"measure {measure!r} needs column(s) {missing}")
     w = faces["face_w"].to_numpy(dtype=np.float64)
     h = faces["face_h"].to_numpy(dtype=np.float64)
+    if measure == "ratio":
+        area = faces["image_w"].to_numpy(dtype=np.float64) * faces["image_h"].to_numpy(dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.sqrt(w * h / area)
     if measure == "width":
         return w
     if measure == "height":
@@ -109,6 +120,8 @@ def size_summary(faces: pd.DataFrame) -> pd.DataFrame:
     """Count, mean and quantiles of every size measure (one row per measure)."""
     rows = {}
     for m in MEASURES:
+        if any(c not in faces for c in _NEEDS.get(m, ())):
+            continue
         s = face_sizes(faces, m)
         q = np.percentile(s, [5, 25, 50, 75, 95]) if len(s) else [np.nan] * 5
         rows[m] = {"faces": len(s), "mean": s.mean() if len(s) else np.nan, "p5": q[0], "p25": q[1],
@@ -137,184 +150,99 @@ def faces_per_photo(faces: pd.DataFrame, files: pd.DataFrame | None = None) -> p
     """Number of photos with k faces, for each k.
 
     Args:
-        faces: one row per face with a ``file`` column.
+        faces: one row per face with a ``file`` (or ``photo_id``) column.
         files: the preprocessing's ``files.parquet`` (one row per photo); when given, photos
             without any face are counted under k = 0.
     """
-    per = faces.groupby("file").size()
+    per = faces.groupby("file" if "file" in faces else "photo_id").size()
     if files is not None:
         per = per.reindex(files["file"].unique(), fill_value=0)
     return per.value_counts().sort_index().rename_axis("faces in photo").rename("photos")
 
 
 # --------------------------------------------------------------------------------------------
-# Interactive figures
+# Filters (the explorer's, for the command line)
 # --------------------------------------------------------------------------------------------
-def _groups(faces: pd.DataFrame, top_tags: int) -> list[tuple[str, np.ndarray]]:
-    """("all tags", every row) plus the ``top_tags`` tags with most faces, as row masks."""
-    groups = [("all tags", np.ones(len(faces), dtype=bool))]
-    if top_tags > 0 and "tags" in faces:
-        ex = faces["tags"].reset_index(drop=True).explode().dropna()
-        order = ex.value_counts().index[:top_tags]
-        for t in order:
-            m = np.zeros(len(faces), dtype=bool)
-            m[ex.index[ex.to_numpy() == t].to_numpy()] = True
-            groups.append((str(t), m))
-    return groups
+def _fpp_range(spec: str) -> tuple[int, int]:
+    """``"3"`` -> (3, 3); ``"4-5"`` -> (4, 5); ``"11+"`` -> (11, inf)."""
+    text = spec.strip()
+    try:
+        if text.endswith("+"):
+            return int(text[:-1]), 1 << 30
+        if "-" in text:
+            a, b = text.split("-", 1)
+            return int(a), int(b)
+        return int(text), int(text)
+    except ValueError:
+        raise ValueError(f"faces per photo: expected N, N-M or N+, got {spec!r}") from None
 
 
-def face_size_figure(
+def filter_faces(
     faces: pd.DataFrame,
-    bin_width: float = 8.0,
+    tags: Sequence[str] = (),
+    licenses: Sequence[str] = (),
+    faces_per_photo: Sequence[str] = (),
+    min_size: float | None = None,
     max_size: float | None = None,
-    top_tags: int = 15,
-    thresholds: Sequence[int] = (0, 16, 24, 32, 48, 64, 96, 128),
     measure: str = "sqrt_area",
-    title: str = "Face sizes",
-    height: int = 520,
-) -> Any:
-    """Interactive histogram of face sizes (supplement Fig. 1) for the book and JupyterLab.
-
-    Controls (plotly menus, so they work in the static HTML): the size measure
-    (:data:`MEASURES`), linear/log axes, a tag filter (all tags or one of the ``top_tags`` tags
-    with most faces) and a minimum-size threshold (a slider that shades the faces it would drop;
-    the dotted curve on the right axis reads how many faces remain at or above any size).
+) -> pd.DataFrame:
+    """The faces that pass the explorer's filters (each given filter must hold).
 
     Args:
-        faces: manifest rows (``face_w``, ``face_h``; ``tags`` for the tag filter).
-        bin_width: histogram bin width in pixels.
-        max_size: right end of the x axis (default: the largest face).
-        top_tags: tags offered by the tag filter.
-        thresholds: slider positions in pixels.
-        measure: the measure shown first.
+        tags: keep faces whose photo has at least one of these tags.
+        licenses: keep these licences (``license_name``, or the Flickr licence id).
+        faces_per_photo: keep faces of photos with this many faces: ``"1"``, ``"2-3"``, ``"6+"``.
+        min_size, max_size: keep ``min_size <= size < max_size`` in the given measure.
 
-    Returns:
-        A :class:`facelib.viz.PlotlyFigure` (display it as a cell's last expression).
+    Raises:
+        KeyError: a filter needs a column the manifest lacks (named).
     """
-    import plotly.graph_objects as go
-
-    from facelib import viz
-
-    if measure not in MEASURES:
-        raise ValueError(f"measure must be one of {list(MEASURES)}, got {measure!r}")
-    if len(faces) == 0:
-        raise ValueError("no faces to plot")
-    sizes = {m: face_sizes(faces, m) for m in MEASURES}
-    top = max_size if max_size is not None else max(float(s.max()) for s in sizes.values()) + bin_width
-    groups = _groups(faces, top_tags)
-    edges = size_histogram(np.zeros(0), bin_width, top)[1]
-    left = edges[:-1]
-    data: dict[str, list[list[float]]] = {m: [] for m in MEASURES}
-    text: dict[str, list[list[str]]] = {m: [] for m in MEASURES}
-    for m, s in sizes.items():
-        for _, mask in groups:
-            counts, _ = size_histogram(s[mask], bin_width, top)
-            n = max(int(counts.sum()), 1)
-            surv = counts[::-1].cumsum()[::-1]
-            data[m] += [counts.tolist(), (surv / n).tolist()]
-            text[m] += [[f"{a:g}-{a + bin_width:g} px: {c:,} faces" for a, c in zip(left, counts)],
-                        [f">= {a:g} px: {c:,} faces ({c / n:.1%})" for a, c in zip(left, surv)]]
-    fig = go.Figure()
-    for gi, (name, _) in enumerate(groups):
-        k = 2 * gi
-        fig.add_trace(go.Scatter(
-            x=left.tolist(), y=data[measure][k], text=text[measure][k], hoverinfo="text",
-            mode="lines", line=dict(shape="hv", width=1.5), fill="tozeroy", name=f"{name}: faces per bin",
-            visible=gi == 0, legendgroup=name))
-        fig.add_trace(go.Scatter(
-            x=left.tolist(), y=data[measure][k + 1], text=text[measure][k + 1], hoverinfo="text",
-            mode="lines", line=dict(dash="dot", width=1.5), yaxis="y2", name=f"{name}: share >= size",
-            visible=gi == 0, legendgroup=name))
-    n_traces = 2 * len(groups)
-    measure_buttons = [
-        dict(label=MEASURES[m], method="update",
-             args=[{"y": data[m], "text": text[m]}, {"xaxis.title.text": f"face size: {MEASURES[m]} (px)"}])
-        for m in MEASURES
-    ]
-    tag_buttons = [
-        dict(label=f"{name} ({int(mask.sum()):,})", method="restyle",
-             args=[{"visible": [j // 2 == gi for j in range(n_traces)]}])
-        for gi, (name, mask) in enumerate(groups)
-    ]
-    axis_buttons = [
-        dict(label="linear axes", method="relayout", args=[{"xaxis.type": "linear", "yaxis.type": "linear"}]),
-        dict(label="log counts", method="relayout", args=[{"xaxis.type": "linear", "yaxis.type": "log"}]),
-        dict(label="log-log", method="relayout", args=[{"xaxis.type": "log", "yaxis.type": "log"}]),
-    ]
-    steps = []
-    for t in thresholds:
-        shapes = [] if t <= 0 else [dict(type="rect", xref="x", yref="paper", x0=0.5, x1=t, y0=0, y1=1,
-                                         fillcolor="grey", opacity=0.25, line=dict(width=0))]
-        steps.append(dict(label=f"{t}", method="relayout", args=[{"shapes": shapes}]))
-    menu = dict(direction="down", showactive=True, y=1.16, yanchor="top", xanchor="left")
-    fig.update_layout(
-        title=dict(text=title, y=0.98, x=0.02, xanchor="left", font=dict(size=14)),
-        template="plotly_white",
-        xaxis=dict(title=dict(text=f"face size: {MEASURES[measure]} (px)"), rangemode="tozero"),
-        yaxis=dict(title=dict(text="faces per bin")),
-        yaxis2=dict(title=dict(text="share of faces >= size"), overlaying="y", side="right",
-                    range=[0, 1.02], showgrid=False, tickformat=".0%"),
-        updatemenus=[
-            dict(menu, buttons=measure_buttons, x=0.0, active=list(MEASURES).index(measure)),
-            dict(menu, buttons=tag_buttons, x=0.36),
-            dict(menu, buttons=axis_buttons, x=0.62, type="buttons", direction="right"),
-        ],
-        sliders=[dict(active=0, steps=steps, x=0.0, len=1.0, y=-0.12, yanchor="top",
-                      currentvalue=dict(prefix="minimum face size (shaded: dropped): ", suffix=" px"))],
-        showlegend=False,  # the axis titles name the two curves
-        margin=dict(t=120, b=110),
-    )
-    return viz.plotly_figure(fig, height=height)
+    keep = np.ones(len(faces), dtype=bool)
+    if tags:
+        if "tags" not in faces:
+            raise KeyError("--tag needs a 'tags' column (a Flickr-Face manifest)")
+        want = set(tags)
+        keep &= faces["tags"].map(lambda t: t is not None and bool(want & set([t] if isinstance(t, str) else t))
+                                  ).to_numpy(bool)
+    if licenses:
+        cols = [c for c in ("license_name", "license") if c in faces]
+        if not cols:
+            raise KeyError("--license needs a 'license_name' or 'license' column")
+        want = {str(x) for x in licenses}
+        keep &= np.logical_or.reduce([faces[c].astype(str).isin(want).to_numpy() for c in cols])
+    if faces_per_photo:
+        col = "photo_id" if "photo_id" in faces else "file" if "file" in faces else None
+        if col is None:
+            raise KeyError("--faces-per-photo needs a 'photo_id' or 'file' column")
+        codes, _ = pd.factorize(faces[col])
+        per = np.bincount(codes)[codes]
+        ok = np.zeros(len(faces), dtype=bool)
+        for lo, hi in map(_fpp_range, faces_per_photo):
+            ok |= (per >= lo) & (per <= hi)
+        keep &= ok
+    if min_size is not None or max_size is not None:
+        s = face_sizes(faces, measure)
+        if min_size is not None:
+            keep &= s >= min_size
+        if max_size is not None:
+            keep &= s < max_size
+    return faces[keep]
 
 
-def face_size_explorer(faces: pd.DataFrame, bin_width: float = 8.0) -> Any:
-    """An ipywidgets explorer of face sizes, for JupyterLab (needs a live kernel; not in the book).
-
-    Widgets: measure, tag (any tag of the data), log counts, minimum size; the histogram and the
-    number of faces kept are redrawn on every change.
-
-    Returns:
-        An ``ipywidgets.VBox``: the controls, a line with the number of faces kept
-        (``.children[2]``) and the output area (``.children[3]``).
-    """
-    import ipywidgets as w
-    import matplotlib.pyplot as plt
-
-    tags = ["all tags"]
-    if "tags" in faces:
-        tags += list(faces["tags"].explode().dropna().value_counts().index.astype(str))
-    sizes = {m: face_sizes(faces, m) for m in MEASURES}
-    ex = faces["tags"].reset_index(drop=True).explode().dropna() if "tags" in faces else None
-    top = max(float(s.max()) for s in sizes.values()) if len(faces) else bin_width
-    measure = w.Dropdown(options=[(v, k) for k, v in MEASURES.items()], value="sqrt_area", description="measure")
-    tag = w.Dropdown(options=tags, value="all tags", description="tag")
-    logy = w.Checkbox(value=False, description="log counts")
-    min_size = w.IntSlider(value=0, min=0, max=int(top) + 1, step=1, description="min size (px)")
-    info = w.HTML()
-    out = w.Output()
-
-    def redraw(*_: Any) -> None:
-        s = sizes[measure.value]
-        if tag.value != "all tags" and ex is not None:
-            rows = np.unique(ex.index[ex.to_numpy() == tag.value].to_numpy())
-            s = s[rows]
-        kept = s[s >= min_size.value]
-        counts, edges = size_histogram(kept, bin_width, top + bin_width)
-        info.value = f"<b>{tag.value}</b>: {len(kept):,} of {len(s):,} faces >= {min_size.value} px"
-        with out:
-            out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(7, 3))
-            ax.stairs(counts, edges, fill=True)
-            ax.set_yscale("log" if logy.value else "linear")
-            ax.set_xlabel(f"face size: {MEASURES[measure.value]} (px)")
-            ax.set_ylabel("faces per bin")
-            ax.set_title(f"{tag.value}: {len(kept):,} of {len(s):,} faces >= {min_size.value} px")
-            plt.show()
-
-    for c in (measure, tag, logy, min_size):
-        c.observe(redraw, names="value")
-    redraw()
-    return w.VBox([w.HBox([measure, tag]), w.HBox([logy, min_size]), info, out])
+def log_histogram(sizes: np.ndarray, bins_per_octave: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram with log-spaced bins (``bins_per_octave`` per factor of two, powers of two on
+    edges) covering the positive finite sizes. Returns (counts, edges)."""
+    if bins_per_octave < 1:
+        raise ValueError(f"bins_per_octave must be >= 1, got {bins_per_octave}")
+    s = np.asarray(sizes, dtype=np.float64)
+    s = s[np.isfinite(s) & (s > 0)]
+    if not len(s):
+        return np.zeros(1, np.int64), np.array([1.0, 2.0])
+    k = np.log2(s) * bins_per_octave
+    a, b = int(np.floor(k.min())), int(np.floor(k.max())) + 1
+    edges = 2.0 ** (np.arange(a, b + 1) / bins_per_octave)
+    idx = np.clip(np.floor(k).astype(np.int64) - a, 0, b - a - 1)
+    return np.bincount(idx, minlength=b - a).astype(np.int64), edges
 
 
 # --------------------------------------------------------------------------------------------
@@ -323,14 +251,26 @@ def face_size_explorer(faces: pd.DataFrame, bin_width: float = 8.0) -> Any:
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
     """``facelib stats MANIFEST``: size summary, histogram, tag/licence counts; optional HTML."""
     p = subparsers.add_parser(
-        "stats", help="face-size distribution and counts of a face manifest",
+        "stats", help="face-size distribution and counts of a manifest",
         description="Summarise a manifest written by 'facelib preprocess' or 'facelib flickr build': "
-        "face sizes (supplement Fig. 1), faces per photo, per tag and per licence.")
+        "face sizes (supplement Fig. 1), faces per photo, per tag and per licence. The filters are "
+        "those of the interactive explorer (--html).")
     p.add_argument("manifest", type=Path, help="manifest.parquet or flickr_face.parquet")
-    p.add_argument("--measure", choices=list(MEASURES), default="sqrt_area")
-    p.add_argument("--bin-width", type=float, default=8.0, help="histogram bin width in px (default 8)")
+    p.add_argument("--measure", choices=list(MEASURES), default="sqrt_area",
+                   help="size measure (ratio: sqrt(w h / (W H)), needs image_w/image_h)")
+    p.add_argument("--bin-width", type=float, default=8.0, help="linear histogram bin width (default 8)")
+    p.add_argument("--log-bins", type=int, default=0, metavar="PER_OCTAVE",
+                   help="log-spaced bins instead, this many per factor of two")
+    p.add_argument("--tag", action="append", default=[], help="keep faces of photos with this tag (repeatable)")
+    p.add_argument("--license", action="append", default=[], metavar="LICENCE",
+                   help="keep this licence: name (e.g. 'CC BY 2.0') or Flickr id (repeatable)")
+    p.add_argument("--faces-per-photo", action="append", default=[], metavar="N|N-M|N+",
+                   help="keep faces of photos with this many faces (repeatable)")
+    p.add_argument("--min-size", type=float, default=None, help="keep sizes >= this (in --measure units)")
+    p.add_argument("--max-size", type=float, default=None, help="keep sizes < this")
+    p.add_argument("--top-tags", type=int, default=20, help="tags offered by the explorer (default 20)")
     p.add_argument("--html", type=Path, default=None,
-                   help="also write the interactive figure to this HTML file (plotly.js embedded)")
+                   help="also write the interactive explorer to this HTML file (plotly.js embedded)")
     p.set_defaults(func=_cli)
 
 
@@ -338,28 +278,42 @@ def _cli(args: argparse.Namespace) -> int:
     import pyarrow.parquet as pq
 
     try:
-        have = set(pq.read_schema(args.manifest).names) if args.manifest.exists() else set()
-        cols = [c for c in ("face_w", "face_h", "file", "photo_id", "tags", "license", "license_name")
-                if c in have]
+        if not args.manifest.exists():
+            raise FileNotFoundError(f"manifest not found: {args.manifest}")
+        have = set(pq.read_schema(args.manifest).names)
+        cols = [c for c in ("face_w", "face_h", "file", "photo_id", "tags", "license", "license_name",
+                            "image_w", "image_h") if c in have]
         faces = load_faces(args.manifest, cols or ("face_w", "face_h"))
-        counts, edges = size_histogram(face_sizes(faces, args.measure), args.bin_width)
+        total = len(faces)
+        faces = filter_faces(faces, args.tag, args.license, args.faces_per_photo, args.min_size,
+                             args.max_size, args.measure)
+        sizes = face_sizes(faces, args.measure)
+        if args.log_bins:
+            counts, edges = log_histogram(sizes, args.log_bins)
+        else:
+            counts, edges = size_histogram(sizes, args.bin_width)
     except (FileNotFoundError, KeyError, ValueError) as e:
-        print(f"facelib stats: error: {e}", file=sys.stderr)
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"facelib stats: error: {msg}", file=sys.stderr)
         return 2
     with pd.option_context("display.width", 120, "display.max_rows", 200):
-        print(f"{len(faces):,} faces in {args.manifest}\n")
-        print(size_summary(faces).round(1).to_string(), "\n")
-        hist = pd.DataFrame({"from_px": edges[:-1], "to_px": edges[1:], "faces": counts})
+        kept = f" ({total - len(faces):,} dropped by the filters)" if len(faces) != total else ""
+        print(f"{len(faces):,} faces in {args.manifest}{kept}\n")
+        if not len(faces):
+            return 0
+        print(size_summary(faces).round(3 if args.measure == "ratio" else 1).to_string(), "\n")
+        hist = pd.DataFrame({"from": edges[:-1], "to": edges[1:], "faces": counts})
         print(f"histogram of {MEASURES[args.measure]} (non-empty bins):")
-        print(hist[hist["faces"] > 0].to_string(index=False), "\n")
-        if "file" in faces:
+        print(hist[hist["faces"] > 0].to_string(index=False, float_format=lambda v: f"{v:.4g}"), "\n")
+        if "file" in faces or "photo_id" in faces:
             print(faces_per_photo(faces).to_string(), "\n")
         if "tags" in faces and "photo_id" in faces:
             print(tag_counts(faces).to_string(), "\n")
         if "license_name" in faces and "photo_id" in faces:
             print(license_counts(faces).to_string())
-    if args.html is not None and len(faces):
-        fig = face_size_figure(faces, bin_width=args.bin_width, measure=args.measure).fig
-        fig.write_html(args.html, include_plotlyjs=True)
-        print(f"figure written to {args.html}")
+    if args.html is not None:
+        from facelib import explorer
+
+        explorer.face_size_explorer(faces, bin_width=args.bin_width, top_tags=args.top_tags).write_html(args.html)
+        print(f"explorer written to {args.html} ({args.html.stat().st_size / 1e6:.1f} MB)")
     return 0

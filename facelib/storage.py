@@ -2,7 +2,7 @@
 
 The authors' pretraining code reads an HDF5 file with one dataset ``images`` holding encoded
 image bytes (variable-length ``uint8``), decoded with PIL and converted to RGB
-(``shared/paper/NOTES.md``). :class:`ShardWriter` writes face crops in exactly that layout, split
+(``book/paper_and_code.md``). :class:`ShardWriter` writes face crops in exactly that layout, split
 into shards of ``shard_size`` images; a parquet manifest maps each row (a face) to
 ``(shard, index)``. Every file is first written under a temporary name in the same folder and
 then renamed, so a crash never leaves a half-written shard or manifest under its final name.

@@ -1,4 +1,4 @@
-"""Figures: interactive plotly figures that render offline, and the paper's static style.
+"""Figures and tables of the book: offline plotly figures, numbered captions, readable tables.
 
 Jupyter Book 1 silently drops plotly's default output (``application/vnd.plotly.v1+json``), and a
 CDN script fails offline. So a figure is emitted as an HTML ``<div>`` that calls ``Plotly`` with
@@ -6,14 +6,23 @@ CDN script fails offline. So a figure is emitted as an HTML ``<div>`` that calls
 (copied from the installed plotly package by :func:`copy_plotly_js`, called by ``facelib book``).
 JupyterLab gets the plotly mimetype as well and renders it natively.
 
-Used by every page that shows an interactive figure (``notebooks/09_results.py`` first).
+Readers first: :func:`figure` shows any figure (matplotlib, plotly, the face-size explorer)
+followed by a numbered caption ("Figure 2. ..."; numbers per page, in order of display);
+:func:`table` gives a DataFrame readable headers with units, numbered caption and ``-`` for
+missing values; :func:`paper_style` sets figure text that stays legible at the book's column
+width, which :func:`smallest_text_px` measures. The book's CSS (``book/_static/facelib.css``)
+styles captions and makes wide tables scroll inside their box.
+
+Used by every page that shows a figure or a table.
 """
 
 from __future__ import annotations
 
+import html
+import re
 import shutil
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import matplotlib
 
@@ -22,6 +31,11 @@ __all__ = [
     "plotly_figure",
     "copy_plotly_js",
     "plotly_js_path",
+    "figure",
+    "table",
+    "readable",
+    "smallest_text_px",
+    "paper_style",
     "lr_schedule_figure",
     "metric_by_regime_figure",
     "flag_rows",
@@ -108,18 +122,197 @@ def plotly_figure(fig: Any, height: int | None = 480) -> PlotlyFigure:
     return PlotlyFigure(fig, height=height)
 
 
+#: Width in CSS pixels of the book's content column (sphinx-book-theme at a 1280-px window):
+#: a wider figure is scaled down to it, and its text with it.
+COLUMN_PX = 760
+#: The smallest figure text, in CSS pixels at the column width, that :func:`figure` accepts
+#: without a note (body text of the book is 16 px; 10 px is the usual floor for labels).
+MIN_TEXT_PX = 10.0
+
+
 def paper_style() -> None:
-    """A compact matplotlib style for the book's static figures."""
+    """The matplotlib style of the book's static figures: text legible at the column width
+    (11-pt labels at 110 dpi are 17 px, still 11 px when a 10-inch figure is scaled down)."""
     matplotlib.rcParams.update(
         {
             "figure.dpi": 110,
+            "savefig.dpi": "figure",
             "axes.spines.top": False,
             "axes.spines.right": False,
             "axes.grid": True,
             "grid.alpha": 0.3,
-            "font.size": 10,
+            "font.size": 11,
+            "axes.titlesize": 12,
+            "axes.labelsize": 11,
+            "xtick.labelsize": 10,
+            "ytick.labelsize": 10,
+            "legend.fontsize": 10,
+            "figure.titlesize": 13,
         }
     )
+
+
+def smallest_text_px(fig: Any, column_px: int = COLUMN_PX) -> float:
+    """Height in CSS pixels of the smallest visible text of a matplotlib figure in the book,
+    where a figure wider than the column is scaled down to it (inf when it has no text)."""
+    from matplotlib.text import Text
+
+    width_px = fig.get_figwidth() * fig.dpi
+    scale = min(1.0, column_px / width_px)
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return min(sizes) * fig.dpi / 72.0 * scale if sizes else float("inf")
+
+
+_NUMBERS: dict[str, dict[str, int]] = {"Figure": {}, "Table": {}}
+
+
+def _number(kind: str, key: str) -> int:
+    """The number of a figure or table on this page (a kernel runs one page): the same key
+    keeps its number when a cell is run again."""
+    seen = _NUMBERS[kind]
+    if key not in seen:
+        seen[key] = len(seen) + 1
+    return seen[key]
+
+
+def _inline(text: str) -> str:
+    """Caption text as HTML: escaped, with `code` and *emphasis*."""
+    out = html.escape(text)
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", out)
+
+
+class Caption:
+    """A numbered caption; displays as HTML (styled by ``facelib.css``) and as plain text."""
+
+    def __init__(self, kind: str, number: int, text: str) -> None:
+        self.kind, self.number, self.text = kind, number, text
+
+    def _repr_html_(self) -> str:
+        return (f'<p class="facelib-caption"><span class="facelib-caption-number">{self.kind} {self.number}.'
+                f"</span> {_inline(self.text)}</p>")
+
+    def __repr__(self) -> str:
+        return f"{self.kind} {self.number}. {self.text}"
+
+
+def figure(fig: Any, caption: str, key: str | None = None) -> Caption:
+    """Show ``fig`` and, under it, "Figure N. caption" (N counts the page's figures).
+
+    Args:
+        fig: a matplotlib figure, a plotly figure, a :class:`PlotlyFigure`, the face-size
+            explorer, or anything IPython displays.
+        caption: one or two sentences: what is shown and what to look for (`code`, *em*).
+        key: what identifies the figure for its number (default: the caption).
+
+    Returns:
+        The caption (displayed already; a cell may end with the call).
+    """
+    from IPython.display import display
+
+    number = _number("Figure", key or caption)
+    if hasattr(fig, "savefig"):  # matplotlib: show it once (not again when the cell ends)
+        import matplotlib.pyplot as plt
+
+        display(fig)
+        plt.close(fig)
+    elif type(fig).__module__.startswith("plotly"):
+        display(plotly_figure(fig))
+    else:
+        display(fig)
+    cap = Caption("Figure", number, caption)
+    display(cap)
+    return _Shown(cap)
+
+
+class _Shown(Caption):
+    """A caption already displayed: shows nothing more as a cell's last value."""
+
+    def __init__(self, cap: Caption) -> None:
+        super().__init__(cap.kind, cap.number, cap.text)
+
+    def _repr_html_(self) -> str:  # type: ignore[override]
+        return ""
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
+_ABBREVIATIONS = {
+    "nme": "NME", "icc": "ICC", "ccc": "CCC", "pcc": "PCC", "rmse": "RMSE", "sagr": "SAGR",
+    "auc": "AUC", "tar": "TAR", "far": "FAR", "acc": "accuracy", "au": "AU", "lr": "LR", "id": "ID",
+    "pct": "%", "at": "@", "px": "(px)", "io": "inter-ocular", "mae": "MAE", "fr": "failure rate",
+    "ced": "CED", "lfw": "LFW", "ijb": "IJB", "va": "VA", "p5": "5th pct", "p25": "25th pct",
+    "p75": "75th pct", "p95": "95th pct", "w": "width", "h": "height",
+}
+
+
+def readable(name: Any) -> str:
+    """A column name for readers: ``tar_at_far_0.001`` -> ``TAR @ FAR 0.001``, ``nme_io`` ->
+    ``NME inter-ocular``; names that already have spaces or capitals are kept."""
+    text = str(name)
+    if " " in text or text != text.lower() or "_" not in text and text not in _ABBREVIATIONS:
+        return text
+    return " ".join(_ABBREVIATIONS.get(part, part) for part in text.split("_") if part)
+
+
+def table(
+    df: Any,
+    caption: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    units: Mapping[str, str] | None = None,
+    precision: int = 3,
+    na: str = "-",
+    index: bool = True,
+) -> Any:
+    """A DataFrame for the book: readable headers with units, a numbered caption, ``na`` for
+    missing values, numbers to ``precision`` significant places.
+
+    Args:
+        df: the table.
+        caption: "Table N. caption" above it (numbered per page); none: no caption.
+        headers: column -> header (default: :func:`readable` of the column name).
+        units: column -> unit, shown as "header (unit)".
+        index: show the index.
+
+    Returns:
+        A pandas ``Styler`` (display it as a cell's last expression). Wide tables scroll inside
+        their box in the book (``facelib.css``).
+    """
+    import numpy as np
+    import pandas as pd
+
+    headers = dict(headers or {})
+    units = dict(units or {})
+
+    def header(col: Any) -> str:
+        text = headers.get(col, readable(col))
+        return f"{text} ({units[col]})" if col in units else text
+
+    shown = df.copy()
+    if isinstance(shown.columns, pd.MultiIndex):
+        shown.columns = pd.MultiIndex.from_tuples([tuple(header(c) for c in col) for col in shown.columns])
+    else:
+        shown.columns = [header(c) for c in shown.columns]
+    if shown.index.name is not None:
+        shown.index.name = header(shown.index.name)
+
+    def fmt(v: Any) -> str:
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return na
+        if isinstance(v, (float, np.floating)):
+            return f"{v:,.{precision}g}" if abs(v) < 10 ** precision else f"{v:,.0f}"
+        if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+            return f"{v:,}"
+        return str(v)
+
+    styler = shown.style.format(fmt).set_table_attributes('class="facelib-table"')
+    if not index:
+        styler = styler.hide(axis="index")
+    if caption:
+        cap = Caption("Table", _number("Table", caption), caption)
+        styler = styler.set_caption(cap._repr_html_().replace('<p class="facelib-caption">', "").replace("</p>", ""))
+    return styler
 
 
 def lr_schedule_figure(lr: Sequence[float], iters_per_epoch: int, warmup_epochs: int, title: str = ""):

@@ -21,8 +21,10 @@
 # paper's.
 
 # %% tags=["parameters"]
-profile = "demo"  # "demo": CPU, minutes | "paper": the supplement's recipes on SLURM
-pretrain_images: int | None = None  # images per pretraining epoch; None: Full VGG-Face (~3.4M), supplement 2
+from typing import Optional
+
+profile = "demo"  # "demo": CPU, minutes | "paper": the supplement's recipes
+pretrain_images: Optional[int] = None  # per epoch; None: Full VGG-Face (3.4M)
 
 # %%
 import pandas as pd
@@ -62,7 +64,8 @@ viz.recipe_table(recipes.crop("paper"), recipes.crop("demo"))
 # %%
 for name in recipes.TASKS:
     task_paper = recipes.task(name, "paper")
-    gpus = f"{task_paper.num_gpus} GPU" + ("s" if task_paper.num_gpus > 1 else "")
+    n = task_paper.num_gpus
+    gpus = f"{n} GPU" + ("s" if n > 1 else "")
     display(Markdown(f"### {type(task_paper).__name__} ({gpus})"))
     display(viz.recipe_table(task_paper, recipes.task(name, "demo")))
 
@@ -81,15 +84,19 @@ viz.recipe_table(recipes.datasets())
 # 0.045"; SwAV's own 200-epoch script uses 0.0048. The recipe keeps the supplement's 0.045.
 
 # %%
-images = pretrain_images if pretrain_images is not None else recipes.datasets().full_vggface_images
+images = pretrain_images or recipes.datasets().full_vggface_images
 iters_per_epoch = images // paper.batch_size
 lr = recipes.lr_schedule(paper, iters_per_epoch)
 glue("iters_per_epoch", iters_per_epoch, display=False)
 glue("total_iters", len(lr), display=False)
 glue("peak_lr", float(lr.max()), display=False)
 glue("last_lr", float(lr[-1]), display=False)
-fig = viz.lr_schedule_figure(lr, iters_per_epoch, paper.warmup_epochs,
-                             title=f"{images:,} images, batch {paper.batch_size}")
+fig = viz.lr_schedule_figure(
+    lr, iters_per_epoch, paper.warmup_epochs,
+    title=f"{images:,} images, batch {paper.batch_size}")
+viz.figure(fig, "The pretraining learning rate per iteration (paper recipe): "
+           "linear warm-up to 4.8, then cosine decay to the supplement's "
+           "0.045.")
 
 # %% [markdown]
 # With {glue:}`iters_per_epoch` iterations per epoch the run makes {glue:}`total_iters`

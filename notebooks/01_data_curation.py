@@ -27,16 +27,18 @@
 # folder.
 
 # %% tags=["parameters"]
-profile = "demo"  # "demo": packaged photos, seconds on CPU | "paper": a real image folder
-image_root: str | None = None  # folder of photos (or a text file listing them); None: demo photos
-out_dir: str | None = None  # output folder (shards, manifest); None: a temporary folder (demo only)
+from typing import Optional
+
+profile = "demo"  # "demo": packaged photos, CPU | "paper": a real image folder
+image_root: Optional[str] = None  # photos (folder or list file); None: demo
+out_dir: Optional[str] = None  # shards and manifest; None: a temporary folder
 workers: int = 1  # preprocessing processes
 align: bool = True  # also write the 5-point aligned faces (supplement 1.2)
 show_max: int = 12  # at most this many crops and aligned faces are drawn
-data_roots: dict | None = None  # paper: dataset roots by reader name (vggface2, w300lp, imdbface, ...); None: synthetic stand-ins
-data_dir: str | None = None  # curated manifests, synthetic set, subsets; None: results/data in the repository
-native_faces: int = 40  # demo: synthetic faces written in each dataset's native format
-synth_faces: int = 2000  # synthetic labelled faces written to shards (the source of the subsets)
+data_roots: Optional[dict] = None  # roots by reader name; None: synthetic
+data_dir: Optional[str] = None  # curated sets, subsets; None: results/data
+native_faces: int = 40  # demo: synthetic faces per dataset's native format
+synth_faces: int = 2000  # synthetic labelled faces in shards (for the subsets)
 synth_identities: int = 100  # persons among them
 synth_seed: int = 0  # seed of the synthetic faces
 
@@ -59,10 +61,12 @@ recipe = recipes.crop(profile)
 demo = profile == "demo"
 if image_root is None or out_dir is None:
     if not demo:
-        raise ValueError("the paper profile needs image_root and out_dir (notebooks/profiles/paper.yaml)")
-    work = Path(tempfile.mkdtemp(prefix="facelib-curation-"))
-    image_root = image_root or str(work / "photos")
-    out_dir = out_dir or str(work / "out")
+        raise ValueError("the paper profile needs image_root and out_dir "
+                         "(notebooks/profiles/paper.yaml)")
+    # removed when the kernel exits, also after an error
+    scratch = tempfile.TemporaryDirectory(prefix="facelib-curation-")
+    image_root = image_root or str(Path(scratch.name) / "photos")
+    out_dir = out_dir or str(Path(scratch.name) / "out")
 if demo and not Path(image_root).exists():
     made = samples.write_sample_folder(image_root)
     display(pd.DataFrame({"file": list(made), "content": list(made.values())}))
@@ -87,11 +91,11 @@ viz.recipe_table(recipe)
 # files already in the manifest are skipped.
 
 # %%
-summary = pp.preprocess(image_root, out_dir, recipe=recipe, workers=workers, align=align,
-                        progress=False)
+summary = pp.preprocess(image_root, out_dir, recipe=recipe, workers=workers,
+                        align=align, progress=False)
 print(summary)
-again = pp.preprocess(image_root, out_dir, recipe=recipe, workers=workers, align=align,
-                      progress=False)
+again = pp.preprocess(image_root, out_dir, recipe=recipe, workers=workers,
+                      align=align, progress=False)
 print(f"second run: {again.files} files processed, {again.skipped} skipped")
 
 # %%
@@ -99,7 +103,11 @@ out = Path(out_dir)
 manifest = storage.read_manifest(out / pp.MANIFEST)
 files = storage.read_manifest(out / pp.FILES)
 rejects = storage.read_manifest(out / pp.REJECTS)
-files[["file", "width", "height", "detected", "faces", "status", "reason"]]
+viz.table(files[["file", "width", "height", "detected", "faces", "status",
+                 "reason"]],
+          caption="Every photo of the folder: its size, the faces detected "
+          "and kept, and why a file was rejected.",
+          units={"width": "px", "height": "px"})
 
 # %% [markdown]
 # ### Detections
@@ -111,7 +119,9 @@ files[["file", "width", "height", "detected", "faces", "status", "reason"]]
 # %%
 shown = [f for f in files.loc[files["faces"] > 0, "file"]][:6]
 photos = [(f, images.load_image(Path(image_root) / f)) for f in shown]
-figures.detections_figure(photos, manifest);
+viz.figure(figures.detections_figure(photos, manifest),
+           "RetinaFace's boxes, confidences and 5 landmarks on the photos "
+           "with a face.")
 
 # %% [markdown]
 # ### The 256x256 crops
@@ -121,15 +131,24 @@ figures.detections_figure(photos, manifest);
 # is 190 px for reference; the landmarks follow the same transform.
 
 # %%
-figures.crops_figure(manifest.head(show_max), out, recipe);
+viz.figure(figures.crops_figure(manifest.head(show_max), out, recipe),
+           "The stored 256x256 crops: the detector box (blue) has a long side "
+           "of 190 px; the dashed square is 190 px for reference.")
 
 # %%
-box_in_crop = manifest["crop_scale"] * manifest[["face_w", "face_h"]].max(axis=1)
+long_side = manifest[["face_w", "face_h"]].max(axis=1)
+box_in_crop = manifest["crop_scale"] * long_side
 display(Markdown(
     f"Face box long side in the crops: mean {box_in_crop.mean():.1f} px, "
-    f"min {box_in_crop.min():.1f}, max {box_in_crop.max():.1f} (target {recipe.face_size})."
+    f"min {box_in_crop.min():.1f}, max {box_in_crop.max():.1f} "
+    f"(target {recipe.face_size})."
 ))
-manifest[["file", "face", "score", "face_w", "face_h", "shard", "index"]].head(show_max)
+viz.table(manifest[["file", "face", "score", "face_w", "face_h", "shard",
+                    "index"]].head(show_max),
+          headers={"face_w": "face width", "face_h": "face height"},
+          units={"face_w": "px", "face_h": "px"},
+          caption="The first rows of the manifest: one per face, with its "
+          "shard.")
 
 # %% [markdown]
 # ### Aligned faces (supplement 1.2)
@@ -139,7 +158,9 @@ manifest[["file", "face", "score", "face_w", "face_h", "shard", "index"]].head(s
 
 # %%
 if align and len(manifest):
-    figures.aligned_figure(manifest.head(show_max), out, recipe);
+    viz.figure(figures.aligned_figure(manifest.head(show_max), out, recipe),
+               "Faces aligned to the ArcFace 112x112 template (circles) by "
+               "their 5 landmarks.")
 
 # %% [markdown]
 # ### Rejects
@@ -159,10 +180,13 @@ rejects
 first = manifest.iloc[0] if len(manifest) else None
 if first is not None:
     with h5py.File(out / first["shard"], "r") as f:
-        raw = f["images"][int(first["index"])]
-        print(f"{first['shard']}: dataset 'images', {len(f['images'])} items, dtype {f['images'].dtype}")
+        items = f["images"]
+        raw = items[int(first["index"])]
+        print(f"{first['shard']}: dataset 'images', {len(items)} items, "
+              f"dtype {items.dtype}")
     decoded = Image.open(io.BytesIO(raw.tobytes())).convert("RGB")
-    print(f"item {int(first['index'])}: {len(raw)} bytes of JPEG -> {decoded.size} {decoded.mode}")
+    print(f"item {int(first['index'])}: {len(raw)} bytes of JPEG -> "
+          f"{decoded.size} {decoded.mode}")
 
 # %% [markdown]
 # ## Curated sets, synthetic faces and low-data subsets
@@ -189,7 +213,7 @@ from facelib.data.face_model import AU_IDS, EXPRESSIONS
 from facelib.data.record import Problems
 from facelib.data.synth_set import write_synth_set
 
-data_path = Path(data_dir) if data_dir else book.find_root() / "results" / "data"
+data_path = Path(data_dir) if data_dir else book.repo_path("results", "data")
 data_path.mkdir(parents=True, exist_ok=True)
 
 # %% [markdown]
@@ -206,7 +230,9 @@ data_path.mkdir(parents=True, exist_ok=True)
 # (pink), the face box (yellow) and each face's labels.
 
 # %%
-data_figures.synth_grid(16, seed=synth_seed, cols=8);
+viz.figure(data_figures.synth_grid(16, seed=synth_seed, cols=8),
+           "Sixteen synthetic faces with their labels: landmarks (green), the "
+           "5 points (pink) and the face box (yellow).")
 
 # %% [markdown]
 # What to look for: a head with ears, neck and shoulders on a cluttered background; hair as a
@@ -223,7 +249,9 @@ data_figures.synth_grid(16, seed=synth_seed, cols=8);
 # corner depressor, AU26 jaw drop).
 
 # %%
-data_figures.au_sweep(aus=(1, 4, 6, 12, 15, 26), index=1, seed=synth_seed);
+viz.figure(data_figures.au_sweep(aus=(1, 4, 6, 12, 15, 26), index=1,
+                                  seed=synth_seed),
+           "One person, each action unit alone at intensity 0, 1, 3 and 5.")
 
 # %% [markdown]
 # ### The datasets' native formats
@@ -237,13 +265,21 @@ data_figures.au_sweep(aus=(1, 4, 6, 12, 15, 26), index=1, seed=synth_seed);
 # lacks stay absent) and how many problems (bad lines, missing images) were met.
 
 # %%
-roots = ({k: Path(v) for k, v in data_roots.items()} if data_roots
-         else native.write_all(data_path / "native", native_faces, seed=synth_seed))
-reader_kwargs = {"disfa": {"frame_pattern": "frames/{subject}/{frame:05d}.png"},
-                 "bp4d": {"frame_pattern": "images/{subject}/{task}/{frame:04d}.jpg"}} if not data_roots else {}
+if data_roots:
+    roots = {k: Path(v) for k, v in data_roots.items()}
+    reader_kwargs = {}
+else:
+    roots = native.write_all(data_path / "native", native_faces,
+                             seed=synth_seed)
+    reader_kwargs = {
+        "disfa": {"frame_pattern": "frames/{subject}/{frame:05d}.png"},
+        "bp4d": {"frame_pattern": "images/{subject}/{task}/{frame:04d}.jpg"}}
 problems = {name: Problems(collect=True) for name in roots}
-pd.DataFrame([readers.summarize(name, root, problems[name], **reader_kwargs.get(name, {}))
-              for name, root in roots.items()])
+viz.table(pd.DataFrame([
+    readers.summarize(name, root, problems[name],
+                      **reader_kwargs.get(name, {}))
+    for name, root in roots.items()]),
+    caption="What each reader yields from its dataset's native files.")
 
 # %% [markdown]
 # ### Curated pretraining sets (supplement 2)
@@ -256,10 +292,13 @@ pd.DataFrame([readers.summarize(name, root, problems[name], **reader_kwargs.get(
 
 # %%
 built = {name: curated.build(name, roots, out=data_path / f"{name}.parquet")
-         for name, parts in curated.SETS.items() if all(p in roots for p in parts)}
+         for name, parts in curated.SETS.items()
+         if all(p in roots for p in parts)}
 counts = curated.counts_table(built)
-glue("lsf_built", int(len(built["large_scale_face"])) if "large_scale_face" in built else 0, display=False)
-counts
+lsf = built.get("large_scale_face")
+glue("lsf_built", int(len(lsf)) if lsf is not None else 0, display=False)
+viz.table(counts, caption="The curated sets: the paper's counts beside the "
+          "ones built here.")
 
 # %% [markdown]
 # Large-Scale-Face as built here holds {glue:}`lsf_built` faces; the manifests are written
@@ -274,10 +313,13 @@ counts
 
 # %%
 synth_name = f"synth_n{synth_faces}_id{synth_identities}_seed{synth_seed}"
-synth_manifest = write_synth_set(data_path / synth_name, synth_faces, seed=synth_seed, num_identities=synth_identities,
-                           progress=False)
+synth_manifest = write_synth_set(data_path / synth_name, synth_faces,
+                                 seed=synth_seed,
+                                 num_identities=synth_identities,
+                                 progress=False)
 glue("synth_rows", len(synth_manifest), display=False)
-synth_manifest[["identity", "expression", "valence", "arousal", "shard", "index"]].head()
+viz.table(synth_manifest[["identity", "expression", "valence", "arousal",
+                          "shard", "index"]].head())
 
 # %% [markdown]
 # The set holds {glue:}`synth_rows` faces; every column of a task's labels is in the manifest.
@@ -295,13 +337,16 @@ synth_manifest[["identity", "expression", "valence", "arousal", "shard", "index"
 
 # %%
 rule = recipes.sampling()
-subsets = sampling.fixed_subsets(synth_manifest, data_path / "subsets" / f"{synth_name}_recognition.json",
+subsets_file = data_path / "subsets" / f"{synth_name}_recognition.json"
+subsets = sampling.fixed_subsets(synth_manifest, subsets_file,
                                  identity_column="identity")
 table = subsets.table(synth_manifest, "identity")
-table["identities required"] = ["" if f != rule.recognition_identity_rule_regime
-                                else int(np.ceil(synth_manifest["identity"].nunique() * rule.recognition_min_identity_fraction))
-                                for f in subsets.regimes]
-table
+n_ids = synth_manifest["identity"].nunique()
+required = int(np.ceil(n_ids * rule.recognition_min_identity_fraction))
+table["identities required"] = [
+    required if f == rule.recognition_identity_rule_regime else ""
+    for f in subsets.regimes]
+viz.table(table, caption="The nested low-data subsets of each regime.")
 
 # %% [markdown]
 # Label distributions per regime: expression shares (left to right: each regime's subset) stay
@@ -309,14 +354,18 @@ table
 # the labels (the paper does not balance classes).
 
 # %%
-data_figures.label_shares_by_regime(synth_manifest, subsets, "expression", EXPRESSIONS,
-                                    title="Expression classes in each regime's subset");
+viz.figure(data_figures.label_shares_by_regime(
+    synth_manifest, subsets, "expression", EXPRESSIONS,
+    title="Expression classes in each regime's subset"),
+    "Expression shares in each regime's subset: the same as in the full set.")
 
 # %%
-au12 = synth_manifest["au"].map(lambda a: float(np.asarray(a)[AU_IDS.index(12)]))
-pd.DataFrame({
+au12 = synth_manifest["au"].map(
+    lambda a: float(np.asarray(a)[AU_IDS.index(12)]))
+valence, arousal = synth_manifest["valence"], synth_manifest["arousal"]
+viz.table(pd.DataFrame({
     f"{f * 100:g}%": {"rows": len(idx), "mean AU12": au12.iloc[idx].mean(),
-                      "mean valence": synth_manifest["valence"].iloc[idx].mean(),
-                      "mean arousal": synth_manifest["arousal"].iloc[idx].mean()}
+                      "mean valence": valence.iloc[idx].mean(),
+                      "mean arousal": arousal.iloc[idx].mean()}
     for f in subsets.regimes for idx in [subsets.indices(f)]
-}).round(3)
+}), caption="Label means per regime's subset: sampling ignores the labels.")

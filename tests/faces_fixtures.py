@@ -1,7 +1,7 @@
 """Test inputs for image decoding and face preprocessing.
 
 Photos come from installed packages only (scikit-image's data, matplotlib's sample data); every
-bad input is generated into a temporary folder. Nothing here reads ``../shared/faces``.
+bad input is generated into a temporary folder. Nothing here reads a folder outside the repository.
 """
 
 from __future__ import annotations

@@ -54,11 +54,12 @@ def test_notebook_conventions(source):
 
 @pytest.mark.parametrize("profile", ["demo", "paper"])
 def test_profile_files_validate_against_every_page(repo_root, profile):
-    data = book.load_profile(repo_root, profile)
+    prof = book.load_profile(repo_root, profile)
+    assert prof.name == profile
     pages = book.pages(repo_root)
-    assert set(data) <= {p.name for p in pages}
+    assert set(prof.pages) <= {p.name for p in pages}
     for page in pages:
-        resolved = book.resolve_parameters(page, profile, data.get(page.name, {}), {})
+        resolved = book.resolve_parameters(page, profile, prof.get(page.name, {}), {})
         assert resolved["profile"] == profile
 
 
@@ -84,8 +85,9 @@ def test_unknown_parameter_without_only(repo_root, no_execution, capsys):
 def test_unknown_page_and_profile(repo_root, no_execution, capsys):
     assert cli.main(["book", "--root", str(repo_root), "--only", "99_nothing"]) != 0
     assert "99_nothing" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        cli.main(["book", "--profile", "laptop"])
+    assert cli.main(["book", "--root", str(repo_root), "--profile", "laptop"]) == 2
+    err = capsys.readouterr().err
+    assert "laptop" in err and "demo" in err and "Traceback" not in err
 
 
 def test_parameter_types(tmp_path):
@@ -101,6 +103,10 @@ def test_parameter_types(tmp_path):
     )
     assert ok == {"profile": "paper", "items": [3], "n": 12, "rate": 1.0, "flag": True, "name": "b", "root": "2024"}
     assert book.resolve_parameters(page, "demo", {}, {"n": "null"})["n"] is None
+    assert book.resolve_parameters(page, "demo", {}, {"n": "None"})["n"] is None
+    assert book.resolve_parameters(page, "demo", {}, {"n": "1e6"})["n"] == 1_000_000
+    assert book.resolve_parameters(page, "demo", {"n": "2e3"}, {})["n"] == 2000, "YAML 1.1 reads 2e3 as text"
+    assert book.resolve_parameters(page, "demo", {}, {"rate": "1e-3"})["rate"] == 0.001
     for name, value in [("n", "1.5"), ("rate", "fast"), ("flag", "1"), ("items", "3")]:
         with pytest.raises(book.BookError, match=repr(name)):
             book.resolve_parameters(page, "demo", {}, {name: value})
@@ -121,3 +127,138 @@ def test_find_root(repo_root, tmp_path):
     assert book.find_root(repo_root / "notebooks") == repo_root
     with pytest.raises(book.BookError, match="_toc.yml"):
         book.find_root(tmp_path)
+
+
+def test_optional_annotation_and_comments(tmp_path):
+    src = tmp_path / "01_x.py"
+    src.write_text(
+        '# %% [markdown]\n# # X\n\n# %% tags=["parameters"]\nfrom typing import Optional\n'
+        'profile = "demo"  # which recipes\nn: Optional[int] = 3  # how many; None: all\n'
+        'roots: "dict | None" = None\n'
+    )
+    params = book.page_parameters(src)
+    assert list(params) == ["profile", "n", "roots"]
+    assert params["n"].types == (int, type(None)) and params["n"].comment == "how many; None: all"
+    assert params["roots"].describe() == "dict | None" and params["profile"].comment == "which recipes"
+
+
+def _write_pages(root, params_by_page):
+    """A tiny book: _toc.yml, _config.yml, one source per page, both profiles."""
+    (root / "notebooks" / "profiles").mkdir(parents=True)
+    (root / "_config.yml").write_text("title: t\n")
+    chapters = "".join(f"      - file: book/_generated/{name}\n" for name in params_by_page)
+    (root / "_toc.yml").write_text(f"format: jb-book\nroot: book/intro\nparts:\n  - chapters:\n{chapters}")
+    for name, params in params_by_page.items():
+        (root / "notebooks" / f"{name}.py").write_text(
+            '# %% [markdown]\n# # T\n\n# %% tags=["parameters"]\nprofile = "demo"\n' + params + "\n")
+    for prof in ("demo", "paper"):
+        (root / "notebooks" / "profiles" / f"{prof}.yaml").write_text(f"profile: {prof}\n")
+
+
+def test_plan_selects_pages_and_routes_parameters(tmp_path):
+    _write_pages(tmp_path, {"00_a": "images: int | None = None", "01_b": "workers: int = 1",
+                            "02_c": "workers: int = 1\nimages: int = 5"})
+    names = lambda todo: [p.name for p, _ in todo]  # noqa: E731
+    assert names(book.plan(tmp_path)[1]) == ["00_a", "01_b", "02_c"]
+    # -p without --only: the pages that declare it, and only them
+    _, todo = book.plan(tmp_path, params={"workers": "4"})
+    assert names(todo) == ["01_b", "02_c"] and all(p["workers"] == 4 for _, p in todo)
+    # --only several pages: -p goes to those that declare it
+    _, todo = book.plan(tmp_path, only=["00", "01_b"], params={"images": "1e6"})
+    assert names(todo) == ["00_a", "01_b"]
+    assert todo[0][1] == {"profile": "demo", "images": 1_000_000} and "images" not in todo[1][1]
+    with pytest.raises(book.BookError, match="none of the selected pages.*02_c"):
+        book.plan(tmp_path, only=["01"], params={"images": "3"})
+    with pytest.raises(book.BookError, match="no page declares"):
+        book.plan(tmp_path, params={"imgaes": "3"})
+
+
+def test_params_file_flat_and_per_page(tmp_path):
+    _write_pages(tmp_path, {"00_a": "images: int | None = None", "01_b": "workers: int = 1\nimages: int = 5"})
+    f = tmp_path / "p.yaml"
+    f.write_text("images: 1e6\n01_b:\n  workers: 3\n")
+    _, todo = book.plan(tmp_path, params_file=f)
+    assert [(p.name, v) for p, v in todo] == [
+        ("00_a", {"profile": "demo", "images": 1_000_000}),
+        ("01_b", {"profile": "demo", "images": 1_000_000, "workers": 3})]
+    _, todo = book.plan(tmp_path, params_file=f, params={"images": "7"})
+    assert all(v["images"] == 7 for _, v in todo), "-p wins over the file"
+    f.write_text("00_a:\n  images: None\n")
+    _, todo = book.plan(tmp_path, params_file=f)
+    assert [(p.name, v) for p, v in todo] == [("00_a", {"profile": "demo", "images": None})]
+    with pytest.raises(book.BookError, match="--only does not select"):
+        book.plan(tmp_path, only=["01"], params_file=f)
+    f.write_text("01_b: 3\n")
+    with pytest.raises(book.BookError, match="01_b is a page"):
+        book.plan(tmp_path, params_file=f)
+    with pytest.raises(book.BookError, match="does not exist"):
+        book.plan(tmp_path, params_file=tmp_path / "missing.yaml")
+
+
+def test_profile_given_as_a_path(tmp_path, repo_root):
+    _write_pages(tmp_path, {"00_a": "workers: int = 1"})
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("profile: paper\n00_a:\n  workers: 8\n")
+    prof, todo = book.plan(tmp_path, profile=str(mine))
+    assert prof.name == "paper" and todo[0][1] == {"profile": "paper", "workers": 8}
+    mine.write_text("00_a:\n  workers: 8\n")
+    with pytest.raises(book.BookError, match="'profile:' must name"):
+        book.plan(tmp_path, profile=str(mine))
+    # a copy of a shipped profile is a valid profile file
+    copy = tmp_path / "copy.yaml"
+    copy.write_text((repo_root / "notebooks" / "profiles" / "paper.yaml").read_text())
+    assert book.load_profile(repo_root, copy).pages == book.load_profile(repo_root, "paper").pages
+
+
+def test_list_params_of_the_flickr_page(repo_root, capsys):
+    assert cli.main(["book", "--root", str(repo_root), "--list-params", "02_flickr_face"]) == 0
+    out = capsys.readouterr().out
+    params = book.page_parameters(repo_root / "notebooks" / "02_flickr_face.py")
+    header = out.splitlines()[0].split()
+    assert header == ["name", "type", "demo", "paper", "comment"]
+    rows = {line.split()[0]: line for line in out.splitlines()[2:]}
+    assert set(rows) == set(params), "every parameter, once"
+    assert "int | None" in rows["max_photos"] and "null" in rows["max_photos"], "paper sets max_photos: null"
+    assert "/data/flickr-face/crawl" in rows["crawl_dir"]
+    assert params["max_photos"].comment[:20] in rows["max_photos"]
+    assert cli.main(["book", "--root", str(repo_root), "--list-params", "99"]) == 2
+
+
+@pytest.mark.parametrize("name", ["00_recipes", "01_data_curation", "02_flickr_face"])
+def test_papermill_sees_every_parameter(repo_root, name):
+    """papermill's own inspection (``--help-notebook``, its "unknown parameter" warning) finds
+    every parameter that facelib finds. Pages 03-09 follow when their cells use Optional[...]."""
+    from papermill.inspection import _infer_parameters
+
+    nb = book.read_page(repo_root / "notebooks" / f"{name}.py")
+    found = {p.name: p for p in _infer_parameters(nb)}
+    ours = book.page_parameters(repo_root / "notebooks" / f"{name}.py")
+    assert list(found) == list(ours)
+    assert all(found[n].help == ours[n].comment for n in ours)
+
+
+def test_dress_tags_cells_and_adds_box_and_footer(repo_root):
+    from papermill.parameterize import parameterize_notebook
+
+    page = next(p for p in book.pages(repo_root) if p.name == "02_flickr_face")
+    nb = book.read_page(page.source)
+    nb = parameterize_notebook(nb, {"profile": "demo", "max_photos": 7}, kernel_name="python3", language="python")
+    n = len(nb.cells)
+    book.dress(nb, page, {"profile": "demo", "max_photos": 7}, 12.34, repo_root)
+    assert len(nb.cells) == n + 2
+    tags = [c.metadata.get("tags", []) for c in nb.cells]
+    i = next(k for k, t in enumerate(tags) if "parameters" in t)
+    assert "facelib-rerun" in tags[i - 1] and "hide-input" in tags[i]
+    assert "remove-cell" in tags[i + 1] and "injected-parameters" in tags[i + 1]
+    assert "hide-input" in tags[i + 2] and nb.cells[i + 2].cell_type == "code", "the setup cell"
+    box = nb.cells[i - 1].source
+    assert "facelib book --only 02_flickr_face -p" in box and "max_photos=7" in box
+    end = nb.cells[-1].source
+    assert "facelib-footer" in tags[-1] and "12.3 s" in end and "Profile <code>demo</code>" in end
+    assert "max_photos=7" in end and "numpy" in end and "Commit <code>" in end
+
+
+def test_find_root_from_anywhere(repo_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert book.find_root() == repo_root, "pages run from any working directory"
+    assert book.repo_path("benchmarks", "measured") == repo_root / "benchmarks" / "measured"

@@ -123,7 +123,7 @@ SUPPLEMENT = [
     (D, "flickr_tags", 100, "3"),
 ]
 
-# Values the supplement does not print but the authors' code uses (shared/paper/NOTES.md).
+# Values the supplement does not print but the authors' code uses (book/paper_and_code.md).
 FROM_CODE = [
     (P, "num_prototypes", 3000),
     (P, "sinkhorn_iters", 3),

@@ -48,7 +48,7 @@ def test_recomputed_means():
 
 
 def test_mismatches_are_exactly_the_known_ones():
-    # shared/paper/NOTES.md: DISFA "Ours" 0.576 vs .574 and SSCFL 0.417 vs .413; BP4D CLFL 0.661 vs .680.
+    # book/paper_and_code.md: DISFA "Ours" 0.576 vs .574 and SSCFL 0.417 vs .413; BP4D CLFL 0.661 vs .680.
     flagged = {
         (name, m)
         for name in ("disfa", "bp4d")

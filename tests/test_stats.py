@@ -74,55 +74,51 @@ def test_load_faces_reads_columns_and_names_missing_ones(faces, tmp_path):
         stats.load_faces(tmp_path / "nope.parquet")
 
 
-def test_interactive_figure_controls(faces):
-    f = stats.face_size_figure(faces, bin_width=8, top_tags=5, thresholds=(0, 16, 32))
-    assert isinstance(f, viz.PlotlyFigure)
-    fig = f.fig
-    groups = ["all tags", "smile", "people"]
-    assert len(fig.data) == 2 * len(groups)
-    assert [t.visible for t in fig.data] == [True, True, False, False, False, False]
-    measure, tag, axes = fig.layout.updatemenus
-    assert [b.label for b in measure.buttons] == list(stats.MEASURES.values())
-    n_group = {"all tags": 6, "smile": 4, "people": 3}
-    for b, m in zip(measure.buttons, stats.MEASURES):
-        ys = b.args[0]["y"]
-        for gi, g in enumerate(groups):
-            hist, share = np.array(ys[2 * gi]), np.array(ys[2 * gi + 1])
-            assert hist.sum() == n_group[g]
-            assert share[0] == pytest.approx(1.0) and np.all(np.diff(share) <= 1e-12)
-        all_counts = np.array(ys[0])
-        expected, _ = stats.size_histogram(stats.face_sizes(faces, m), 8, float(fig.data[0].x[-1]) + 8)
-        np.testing.assert_array_equal(all_counts, expected)
-    assert [b.args[0]["visible"] for b in tag.buttons][1] == [False, False, True, True, False, False]
-    assert tag.buttons[1].label == "smile (4)"
-    assert {b.args[0]["yaxis.type"] for b in axes.buttons} == {"linear", "log"}
-    steps = fig.layout.sliders[0].steps
-    assert [s.label for s in steps] == ["0", "16", "32"]
-    assert steps[0].args[0]["shapes"] == [] and steps[2].args[0]["shapes"][0]["x1"] == 32
-    html = f.to_html()
-    assert "<div" in html and "Plotly.newPlot" in html and len(html) < 200_000, "plotly.js not embedded"
+def test_ratio_measure_needs_the_image_size(faces):
+    with pytest.raises(KeyError, match="image_w"):
+        stats.face_sizes(faces, "ratio")
+    sized = faces.assign(image_w=100, image_h=400)
+    np.testing.assert_allclose(stats.face_sizes(sized, "ratio"), stats.face_sizes(faces, "sqrt_area") / 200)
+    assert "ratio" not in stats.size_summary(faces).index and "ratio" in stats.size_summary(sized).index
 
 
-def test_figure_rejects_empty_and_bad_measure(faces):
-    with pytest.raises(ValueError, match="no faces"):
-        stats.face_size_figure(faces.iloc[:0])
-    with pytest.raises(ValueError, match="measure"):
-        stats.face_size_figure(faces, measure="diagonal")
+def test_filters(faces):
+    assert len(stats.filter_faces(faces)) == 6
+    assert stats.filter_faces(faces, tags=["people"]).index.tolist() == [0, 1, 2]
+    assert stats.filter_faces(faces, tags=["people", "smile"]).index.tolist() == [0, 1, 2, 3, 4, 5]
+    assert stats.filter_faces(faces, licenses=["CC0"]).index.tolist() == [2]
+    assert stats.filter_faces(faces, licenses=["9"]).index.tolist() == [2], "a Flickr licence id works too"
+    assert stats.filter_faces(faces, faces_per_photo=["1"]).index.tolist() == [2]
+    assert stats.filter_faces(faces, faces_per_photo=["2-2", "3+"]).index.tolist() == [0, 1, 3, 4, 5]
+    assert stats.filter_faces(faces, min_size=12, max_size=100).index.tolist() == [1, 2, 4, 5]
+    assert stats.filter_faces(faces, tags=["smile"], min_size=20, measure="width").index.tolist() == [3, 5]
+    with pytest.raises(ValueError, match="N-M"):
+        stats.filter_faces(faces, faces_per_photo=["two"])
+    with pytest.raises(KeyError, match="tags"):
+        stats.filter_faces(faces.drop(columns="tags"), tags=["x"])
 
 
-def test_ipywidgets_explorer_recomputes(faces, monkeypatch):
-    pytest.importorskip("ipywidgets")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    import matplotlib
+def test_log_histogram_has_log_spaced_edges():
+    rng = np.random.default_rng(1)
+    s = rng.lognormal(3, 1, 10_000)
+    counts, edges = stats.log_histogram(s, 4)
+    np.testing.assert_allclose(np.diff(np.log2(edges)), 0.25)
+    assert counts.sum() == len(s) and edges[0] <= s.min() and edges[-1] > s.max()
+    np.testing.assert_array_equal(counts, np.histogram(s, edges)[0])
 
-    matplotlib.use("Agg")
-    box = stats.face_size_explorer(faces)
-    (measure, tag), (logy, min_size) = box.children[0].children, box.children[1].children
-    info = box.children[2]
-    assert "6 of 6 faces" in info.value
-    min_size.value = 15
-    assert "4 of 6 faces &gt;= 15 px" in info.value or "4 of 6 faces >= 15 px" in info.value
-    tag.value = "people"
-    assert "people" in info.value and "1 of 3 faces" in info.value
-    measure.value = "max"  # 10, 40, 16
-    assert "2 of 3 faces" in info.value
+
+def test_cli_filters_and_html(faces, tmp_path, capsys):
+    from facelib import cli
+
+    path = tmp_path / "m.parquet"
+    faces.assign(image_w=500, image_h=375).to_parquet(path)
+    assert cli.main(["stats", str(path), "--tag", "smile", "--min-size", "15", "--log-bins", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("3 faces in") and "(3 dropped by the filters)" in out
+    html = tmp_path / "x.html"
+    assert cli.main(["stats", str(path), "--license", "CC BY 2.0", "--html", str(html)]) == 0
+    assert "explorer written to" in capsys.readouterr().out
+    text = html.read_text()
+    assert "facelibExplorer(" in text and len(text) > 1_000_000, "plotly.js embedded"
+    assert cli.main(["stats", str(path), "--faces-per-photo", "lots"]) == 2
+    assert "N-M" in capsys.readouterr().err

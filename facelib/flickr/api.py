@@ -1,7 +1,7 @@
 """A client for the Flickr REST method ``flickr.photos.search``, and the upload-date windows.
 
 The authors' scraper called ``flickr.photos.search`` by tag with a licence filter and saved the
-500-px images (supplement 3, ``shared/paper/NOTES.md``). Flickr serves at most about 4000
+500-px images (supplement 3; ``book/paper_and_code.md``). Flickr serves at most about 4000
 unique results for one query (later pages repeat), so :func:`plan_windows` splits a tag's query
 into upload-date windows, bisecting each until its total is below the cap.
 

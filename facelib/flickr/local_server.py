@@ -7,11 +7,11 @@ and without an API key. :class:`LocalFlickr` serves, on ``127.0.0.1`` only:
   licence filter, upload-date window, ``sort=date-posted-asc``, pagination (``per_page`` up to
   500), the extras the crawler asks for, and Flickr's cap: past ``result_cap`` results a query
   only repeats its last pages, so a client that does not split queries by date loses photos;
-* ``/photos/<id>_<secret>.jpg``: the 500-px photo, composed on request from real photos that
-  ship with the installed packages: faces from ``skimage.data.astronaut()``, ``camera()`` and
-  matplotlib's ``grace_hopper.jpg``, scaled to varied sizes and blended onto face-free scenes
-  (``coffee``, ``rocket``, the Hubble deep field, a stained tissue slide); about a quarter of
-  the photos hold no face. The same id always gives the same bytes.
+* ``/photos/<id>_<secret>.jpg``: the 500-px photo, composed on request by
+  :func:`facelib.flickr.scenes.compose`: synthetic faces of every size (4 px to most of the
+  frame; portraits, groups, crowds; some rotated or partly covered) on scenes that ship with
+  scikit-image. The same id always gives the same bytes, and the server keeps what it put in
+  every photo it served (:meth:`LocalFlickr.truth`), so a page can score the detector.
 
 :class:`Faults` injects what a real crawl meets: 429 with ``Retry-After``, 500, slow responses,
 connection resets, truncated bodies, HTML instead of JPEG, a wrong content type, duplicate
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import collections
 import datetime as _dt
-import functools
 import hashlib
 import json
 import socket
@@ -42,15 +41,16 @@ from urllib.parse import parse_qs, urlsplit
 import cv2
 import numpy as np
 
+from facelib.flickr import scenes
 from facelib.flickr.tags import TAGS, normalize_tag
 
-__all__ = ["Photo", "Faults", "FAULT_KINDS", "make_catalog", "demo_faults", "render_photo", "LocalFlickr"]
+__all__ = ["Photo", "Faults", "FAULT_KINDS", "make_catalog", "demo_faults", "photo_seed", "render_scene",
+           "render_photo", "LocalFlickr"]
 
 API_PATH = "/services/rest/"
 PHOTO_PATH = "/photos/"
 # Licences the catalogue mixes: reusable ones and some that a default crawl must filter out.
 CATALOG_LICENSES = (4, 9, 10, 11, 0, 1, 2, 5)
-LONG_SIDE = 500  # Flickr's "Medium" size
 
 # Transient faults fail ``Faults.transient_times`` times per photo, then serve the photo;
 # permanent ones always fail.
@@ -162,39 +162,20 @@ def demo_faults(photos: Sequence[Photo], licenses: Sequence[int] = (4, 9, 10, 11
 
 
 # --------------------------------------------------------------------------------------------
-# Photos composed from images that ship with the installed packages
+# Photos: synthetic faces composited into scenes (facelib.flickr.scenes), with their truth
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _FaceSource:
-    image: np.ndarray  # (H, W, 3) uint8 RGB
-    head: tuple[int, int, int, int]  # region pasted: x1, y1, x2, y2 (face plus hair and margin)
-    face: tuple[float, float, float, float]  # RetinaFace box measured on the source image
+def photo_seed(photo_id: str) -> int:
+    """The :func:`facelib.flickr.scenes.compose` seed of a photo id (a hash: ids need not be numbers)."""
+    return int(hashlib.sha256(photo_id.encode()).hexdigest()[:12], 16)
 
 
-@functools.lru_cache(maxsize=1)
-def _sources() -> tuple[list[_FaceSource], list[np.ndarray]]:
-    import matplotlib.cbook as cbook
-    from PIL import Image
-    from skimage import data
-
-    with cbook.get_sample_data("grace_hopper.jpg") as f:
-        grace = np.asarray(Image.open(f).convert("RGB"))
-    camera = np.repeat(data.camera()[..., None], 3, axis=2)
-    faces = [  # face boxes: facelib's RetinaFace on the full image
-        _FaceSource(data.astronaut(), (135, 15, 318, 225), (178.0, 57.0, 273.0, 177.0)),
-        _FaceSource(camera, (165, 80, 290, 232), (195.0, 114.0, 256.0, 195.0)),
-        _FaceSource(grace, (120, 50, 412, 390), (178.0, 107.0, 354.0, 328.0)),
-    ]
-    hubble = data.hubble_deep_field()
-    scenes = [data.coffee(), data.rocket(), hubble[:600, :900], data.immunohistochemistry()]
-    return faces, scenes
-
-
-def _feathered_ellipse(h: int, w: int) -> np.ndarray:
-    """(h, w) float32 alpha: 1 inside an ellipse inscribed in the box, soft edge."""
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    r = ((xx + 0.5 - w / 2) / (w / 2)) ** 2 + ((yy + 0.5 - h / 2) / (h / 2)) ** 2
-    return np.clip((1.0 - r) / 0.25, 0.0, 1.0)
+def render_scene(photo_id: str, quality: int = 90) -> tuple[bytes, scenes.SceneTruth]:
+    """The JPEG of one catalogue photo and what is in it (deterministic in the id)."""
+    scene = scenes.compose(photo_seed(photo_id))
+    ok, buf = cv2.imencode(".jpg", scene.image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:  # pragma: no cover
+        raise RuntimeError("JPEG encoding failed")
+    return buf.tobytes(), scene.truth
 
 
 def render_photo(photo_id: str, quality: int = 90) -> tuple[bytes, list[tuple[float, float, float, float]]]:
@@ -202,53 +183,11 @@ def render_photo(photo_id: str, quality: int = 90) -> tuple[bytes, list[tuple[fl
 
     Returns:
         (JPEG bytes of a photo whose long side is 500 px, list of ``x1, y1, x2, y2`` face boxes
-        in its pixels). A quarter of the photos have no face; face widths range over 16-220 px.
+        in its pixels). About one photo in ten has no face; sizes range from 4 px to most of the
+        frame (:mod:`facelib.flickr.scenes`).
     """
-    faces, scenes = _sources()
-    seed = int(hashlib.sha256(photo_id.encode()).hexdigest()[:12], 16)
-    rng = np.random.default_rng(seed)
-    scene = scenes[int(rng.integers(len(scenes)))]
-    sh, sw = scene.shape[:2]
-    ch, cw = int(sh * rng.uniform(0.7, 1.0)), int(sw * rng.uniform(0.7, 1.0))
-    y0, x0 = int(rng.integers(0, sh - ch + 1)), int(rng.integers(0, sw - cw + 1))
-    canvas = scene[y0:y0 + ch, x0:x0 + cw]
-    if rng.random() < 0.5:
-        canvas = canvas[:, ::-1]
-    s = LONG_SIDE / max(ch, cw)
-    H, W = max(1, round(ch * s)), max(1, round(cw * s))
-    canvas = cv2.resize(np.ascontiguousarray(canvas), (W, H), interpolation=cv2.INTER_AREA).astype(np.float32)
-    n_faces = int(rng.choice([0, 1, 1, 1, 2, 2, 3, 0]))
-    boxes: list[tuple[float, float, float, float]] = []
-    taken: list[tuple[int, int, int, int]] = []
-    for _ in range(n_faces):
-        src = faces[int(rng.integers(len(faces)))]
-        fx1, fy1, fx2, fy2 = src.face
-        hx1, hy1, hx2, hy2 = src.head
-        target = float(np.exp(rng.uniform(np.log(16), np.log(220))))
-        k = target / (fx2 - fx1)
-        hw, hh = round((hx2 - hx1) * k), round((hy2 - hy1) * k)
-        if hw >= W or hh >= H or hw < 4 or hh < 4:
-            continue
-        for _try in range(20):
-            px, py = int(rng.integers(0, W - hw + 1)), int(rng.integers(0, H - hh + 1))
-            if all(px + hw <= a or a + c <= px or py + hh <= b or b + d <= py for a, b, c, d in taken):
-                break
-        else:
-            continue
-        head = cv2.resize(src.image[hy1:hy2, hx1:hx2], (hw, hh),
-                          interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR)
-        alpha = _feathered_ellipse(hh, hw)[..., None]
-        region = canvas[py:py + hh, px:px + hw]
-        canvas[py:py + hh, px:px + hw] = alpha * head.astype(np.float32) + (1 - alpha) * region
-        taken.append((px, py, hw, hh))
-        sx, sy = hw / (hx2 - hx1), hh / (hy2 - hy1)
-        boxes.append((px + (fx1 - hx1) * sx, py + (fy1 - hy1) * sy,
-                      px + (fx2 - hx1) * sx, py + (fy2 - hy1) * sy))
-    img = np.clip(canvas, 0, 255).astype(np.uint8)
-    ok, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:  # pragma: no cover
-        raise RuntimeError("JPEG encoding failed")
-    return buf.tobytes(), boxes
+    data, truth = render_scene(photo_id, quality)
+    return data, [f.box for f in truth.faces]
 
 
 # --------------------------------------------------------------------------------------------
@@ -346,6 +285,7 @@ class LocalFlickr:
         self.times: dict[str, list[float]] = collections.defaultdict(list)
         self._lock = threading.Lock()
         self._cache: collections.OrderedDict[str, bytes] = collections.OrderedDict()
+        self._truth: dict[str, scenes.SceneTruth] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -414,12 +354,28 @@ class LocalFlickr:
             if photo_id in self._cache:
                 self._cache.move_to_end(photo_id)
                 return self._cache[photo_id]
-        data, _ = render_photo(photo_id)
+        data, truth = render_scene(photo_id)
         with self._lock:
+            self._truth[photo_id] = truth
             self._cache[photo_id] = data
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         return data
+
+    def truth(self, photo_ids: Sequence[str] | None = None) -> Any:
+        """What the server put into its photos: one row per face (:func:`scenes.truth_table`).
+
+        Args:
+            photo_ids: the photos to describe (default: every photo served so far); photos
+                not served yet are composed now.
+        """
+        ids = list(self._truth) if photo_ids is None else [str(p) for p in photo_ids]
+        for pid in ids:
+            if pid not in self._truth:
+                if pid not in self.by_id:
+                    raise KeyError(f"photo {pid!r} is not in the catalogue")
+                self._truth[pid] = scenes.compose(photo_seed(pid)).truth
+        return scenes.truth_table({pid: self._truth[pid] for pid in ids})
 
     def prerender(self) -> None:
         """Render every photo now (benchmarks: keep rendering out of the timed part)."""
