@@ -730,27 +730,21 @@ DEMO_PRETRAIN = override(
     freeze_prototypes_iters=50,
 )
 DEMO_TASKS = {
-    # Sizes: 50-200 optimiser steps per run of the 100 % regime (a few hundred synthetic faces,
-    # small batches, 48-64 px inputs), about the fewest with which the task beats its trivial
-    # baseline on held-out faces (measured with random init, 400 faces: recognition 0.69
-    # verification accuracy after 36 steps at 48 px against 0.5 for chance; landmarks 0.19
-    # inter-ocular NME after 120 steps against 0.265 for the mean shape, our demo SwAV trunk
-    # 0.279 after 150 and 0.224 after 250; 3D box NME 0.135, 0.117,
-    # 0.108 after 100, 150, 200 steps against 0.143). AU intensity and emotion learn little at
-    # this scale: 12 epochs of page 06/07's 96 faces (24 and 36 steps) bring the AU ICC to
-    # 0.02-0.09 (MAE within 5 % of the mean predictor's) and the valence/arousal CCC to 0.08-0.18,
-    # with expression accuracy at about the majority class's. Non-size changes, each explained
-    # with its measurement in its field's note: landmarks' lr and heatmap_sigma, AU's lr and
-    # head_init, emotion's lr.
-    "recognition": override(PAPER_TASKS["recognition"], batch_size=32, epochs=4, num_gpus=1,
-                            input_size=(48, 48), embedding_dim=64),
-    "landmarks": override(PAPER_TASKS["landmarks"], batch_size=8, epochs=5, input_size=64,
-                          heatmap_size=16, deconv_width=64, lr=1e-3, heatmap_sigma=3.0),
-    "au": override(PAPER_TASKS["au"], batch_size=48, epochs=12, num_gpus=1, input_size=64, lr=7e-4,
-                   head_init="default"),
-    "emotion": override(PAPER_TASKS["emotion"], batch_size=32, epochs=12, input_size=64, lr=3e-4),
-    "recon3d": override(PAPER_TASKS["recon3d"], batch_size=16, epochs=6, num_gpus=1,
-                        input_size=64),
+    # Sizes: the pretrained trunk's 40-px faces (recognition: the aligned 40-px face), batch 32,
+    # epochs from 4 at 100 % to 40 at 1 % of 1,000 synthetic training faces (the supplement's
+    # ranges are 18-480 epochs of 3k-300k faces). Non-size changes, each explained with its
+    # measurement in its field's note: landmarks' lr and heatmap_sigma, AU's lr and head_init,
+    # emotion's lr.
+    "recognition": override(PAPER_TASKS["recognition"], batch_size=32, epochs=40, epochs_range=(4, 40),
+                            num_gpus=1, input_size=(40, 40), embedding_dim=64),
+    "landmarks": override(PAPER_TASKS["landmarks"], batch_size=32, epochs=40, epochs_range=(4, 40), input_size=40,
+                          heatmap_size=16, deconv_width=64, lr=1e-3, heatmap_sigma=2.0),
+    "au": override(PAPER_TASKS["au"], batch_size=32, epochs=40, epochs_range=(4, 40), num_gpus=1, input_size=40,
+                   lr=7e-4, head_init="default"),
+    "emotion": override(PAPER_TASKS["emotion"], batch_size=32, epochs=40, epochs_range=(4, 40), input_size=40,
+                        lr=3e-4),
+    "recon3d": override(PAPER_TASKS["recon3d"], batch_size=32, epochs=40, epochs_range=(4, 40), num_gpus=1,
+                        input_size=40),
 }
 DEMO_CROP = PAPER_CROP  # the crop geometry is the paper's in every profile
 PAPER_FINETUNE = Finetune()

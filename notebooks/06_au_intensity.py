@@ -19,133 +19,112 @@
 # 5e-6, batch 48, with rotation, flips, scaling, Gaussian blur (kernel 5-10 px, p 0.4) and
 # colour jitter; the metric is the intraclass correlation ICC(3,1) per AU and its mean
 # (Shrout and Fleiss 1979). `facelib.tasks.au` implements it and `facelib.tasks.finetune` trains it
-# for each data regime and initialisation. In the `demo` profile everything runs on the CPU
-# on a few hundred **synthetic faces** whose AU labels come from the renderer
-# (`facelib.data.synth`): our numbers below describe that toy setting, not DISFA; the paper's
-# numbers are shown apart, as printed.
+# for each data regime and initialisation.
+#
+# In the `demo` profile the grid runs here, on the CPU, on **synthetic faces**
+# (`facelib.data.synth`) whose labels come from the renderer; its initialisations come from
+# page 03. Our numbers describe that toy setting, not the paper's datasets; the paper's
+# numbers are shown apart, as printed. The `paper` profile reads (or, with `cluster`,
+# submits) the same grid on SLURM.
 
 # %% tags=["parameters"]
-profile = "demo"  # "demo": in-process grid on synthetic faces | "paper": read the runs of the SLURM grid
-cluster: str | None = None  # a slurm/clusters.yaml profile: submit the missing runs as a job array, then read the finished ones; None: demo trains here, paper only reads
-results_dir: str | None = None  # runs go to <results_dir>/au/<init>/<pct>pct; None: results/ in the repository
-regimes: list = [1.0, 0.1]  # fractions of the training labels (supplement 1.3)
-n_train: int = 96  # synthetic training faces (demo)
-n_test: int = 64  # synthetic test faces, other persons (demo)
-image_size: int = 96  # side of the rendered synthetic faces (the task crops input_size from it)
-num_identities: int = 16  # persons per synthetic set
-overrides: dict = {}  # validated recipe overrides, e.g. {"epochs": 2}
-swav_trunk: str | None = None  # our pretrained trunk; None: results/swav_<profile>/trunk.pth (page 03), else a small one is trained here
-imagenet_weights: str | None = None  # local torchvision ImageNet state dict for the "imagenet" init (nothing downloads)
-authors_weights: str | None = None  # the authors' released flr_r50_vgg_face.pth for the "authors" init
-threads: int = 1  # torch CPU threads (more than one is slower on a busy machine: threads wait on each other)
+from typing import Optional
+
+profile = "demo"  # "demo": the grid trains here | "paper": the SLURM grid
+cluster: Optional[str] = None  # slurm/clusters.yaml profile to submit to
+results_dir: Optional[str] = None  # None: results/ in the repository
+regimes: list = [1.0, 0.1, 0.02, 0.01]  # shares of the training labels
+seeds: Optional[list] = None  # fine-tuning seeds; None: the recipe's
+n_train: int = 1000  # synthetic training faces (demo)
+n_test: int = 300  # synthetic test faces, other persons (demo)
+image_size: int = 64  # side of the rendered synthetic faces
+num_identities: int = 100  # persons per synthetic set
+overrides: dict = {}  # recipe overrides, e.g. {"epochs": 2}
+swav_trunk: Optional[str] = None  # ours; None: page 03's trunk
+supervised_trunk: Optional[str] = None  # None: page 03's trunk
+imagenet_weights: Optional[str] = None  # local ImageNet state dict
+authors_weights: Optional[str] = None  # the authors' released model
+threads: Optional[int] = None  # torch CPU threads; None: all cores
 
 # %%
-import time
-from pathlib import Path
-
-import pandas as pd
-import torch
 from IPython.display import Markdown, display
 
-from facelib import book, recipes, results, viz
-from facelib.data import sampling
-from facelib.tasks import baseline as BL
-from facelib.tasks import finetune as FT
-from facelib.tasks import grid as G
-from facelib.tasks import plots
+from facelib.tasks.page import TaskPage
 
-t_page = time.perf_counter()
-torch.set_num_threads(threads)
-root = book.find_root()
-out = Path(results_dir) if results_dir else root / "results"
-data = FT.DataSpec(n_train=n_train, n_test=n_test, size=image_size, num_identities=num_identities)
-task = FT.make_task("au", profile, overrides)
+page = TaskPage(
+    "au", profile=profile, regimes=regimes, seeds=seeds,
+    results_dir=results_dir, n_train=n_train, n_test=n_test,
+    image_size=image_size, num_identities=num_identities,
+    overrides=overrides, cluster=cluster, swav_trunk=swav_trunk,
+    supervised_trunk=supervised_trunk, imagenet_weights=imagenet_weights,
+    authors_weights=authors_weights, threads=threads)
 
 # %% [markdown]
 # ## The recipe
 #
-# Every value comes from `facelib.recipes` with the section of the supplement it is printed in;
-# `convention` marks what the supplement does not give (here the loss, and the blur kernel's
-# scaling with the input size). The demo column shows what the demo profile changes: sizes, and
-# the learning rate with the head's initialisation (without them its 24 steps learn nothing;
-# their notes give the measurements).
+# Every value comes from `facelib.recipes` with the section of the supplement it is printed
+# in; `convention` marks what the supplement does not give. The demo column shows what the
+# demo profile changes: sizes, and the changes its notes explain with their measurements.
 
 # %%
-viz.recipe_table(recipes.task("au", "paper"), recipes.task("au", "demo"))
+page.recipe()
 
 # %% [markdown]
 # ## Augmented inputs
-#
-# The top row is the evaluation crop (a square of 256/190 times the face box, as in pretraining);
-# below, random draws of the training augmentation. AU labels do not change under a mirror.
 
 # %%
-train_set, test_set = data.build()
-plots.augmented_samples(task, train_set, n=6, repeats=2);
+page.samples()
 
 # %% [markdown]
-# ## Fine-tuning grid
+# ## The grid: data regimes x initialisations x seeds
 #
 # Each data regime keeps a fixed, label-agnostic prefix of one seeded permutation of the
-# training set (`facelib.data.sampling`); each run starts from a different initialisation of the
-# same ResNet: `random`, `ours` (our SwAV pretraining on synthetic faces from page 03) and, when
-# their weights files are given, `imagenet` and the authors' released model. Runs resume: a
-# finished run is read back from `results/`.
+# training set (`facelib.data.sampling`, supplement 1.3); the fewer the labels, the more
+# epochs (`recipes.regime_epochs`: the supplement's range, from its lower end at 100 % to its
+# upper end at 1 %). Each run starts the same ResNet from one initialisation: `random`,
+# `supervised` (trained on the identity labels of the pretraining faces, page 03: the
+# paper's supervised baseline), `ours` (SwAV on the same faces without their labels, page
+# 03) and, when their weights files are given, `imagenet` and the authors' released model.
+# Every cell is run with several fine-tuning seeds (head initialisation, data order,
+# augmentation and the random trunk). Runs resume: a finished run is read back.
 
 # %%
-inits = G.page_inits(profile, out, root, swav_trunk=swav_trunk, imagenet_weights=imagenet_weights,
-                     authors_weights=authors_weights)
-grid = G.page_grid("au", inits, regimes, out, profile=profile, data=data, overrides=overrides,
-                   cluster=cluster)
-grid.reindex(columns=["run", "n_train", "seconds", "icc_mean", "mae_mean"])
+grid = page.run()
+page.runs_table()
+
+# %%
+page.curves()
 
 # %% [markdown]
-# ## Training curves
+# ## Results
 #
-# Read from each run's `log.jsonl` (loss per iteration, and its mean per epoch).
+# On held-out synthetic faces. Our numbers describe this toy setting (CPU, minutes, a narrow
+# ResNet-18 on 40-pixel faces), not the paper's real datasets.
 
 # %%
-if len(grid):
-    plots.training_curves({f"{r.init} {r.regime}": out / r.run for r in grid.itertuples()},
-                          title="AU intensity: mean squared error");
+page.results_table()
+
+# %%
+page.figure()
 
 # %% [markdown]
-# ## Our results (synthetic faces in the demo)
+# ## Does pretraining help, and where?
 #
-# ICC(3,1) per AU and its mean, and the mean absolute error, on the held-out synthetic faces.
-#
-# The `mean baseline` rows are the trivial predictor that outputs the mean training target of
-# their regime (the mean intensities; its ICC is 0), with no training at all: the scale to read
-# each run against. In the paper profile the head starts as that predictor (`head_init`), so a
-# run that learns nothing scores about the same; the demo's head starts at random (see the
-# recipe), so a run that learns nothing scores worse. The verdict below the table is computed
-# from it.
+# The paper's claim, per data regime: our SwAV pretraining against random initialisation
+# and against the supervised pretraining on the same faces. A difference counts when it
+# exceeds two standard errors of the difference of the means over the seeds.
 
 # %%
-au_cols = [f"icc_au{a}" for a in (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)]
-rows, baselines = grid, {}
-if profile == "demo":  # the mean-target predictor of each regime, no training
-    baselines = {sampling.regime_name(r): BL.mean_baseline("au", r, profile=profile, data=data) for r in regimes}
-    rows = pd.concat([grid, pd.DataFrame([{**b, "regime": k, "init": "mean baseline"} for k, b in baselines.items()])])
-ours = (rows.set_index(["regime", "init"])[au_cols + ["icc_mean", "mae_mean"]] if len(rows)
-        else rows.reindex(columns=au_cols + ["icc_mean", "mae_mean"]))
-ours.rename(columns=lambda c: c.replace("icc_au", "AU")).style.format(precision=3)
+page.comparison()
 
 # %%
-if baselines:  # each run against its regime's mean predictor (ICC higher, MAE lower is better)
-    display(Markdown(BL.verdict("au", BL.versus_baseline("au", grid, baselines))))
+display(Markdown(page.verdict()))
 
 # %% [markdown]
 # ## The paper's numbers (as printed, not computed here)
-#
-# Table 1 (DISFA) and Table 2 (BP4D, printed "BU4D") of the supplement; page 09 checks their
-# averages. They are few-shot results of the authors' models on real data and are not
-# comparable with the synthetic demo above.
 
 # %%
-display(results.paper_table("disfa").style.hide(axis="index"))
-results.paper_table("bp4d").style.hide(axis="index")
+page.paper()
 
 # %%
-display(Markdown(f"Page time: {time.perf_counter() - t_page:.0f} s "
-                 f"(training: {grid['seconds'].sum() if len(grid) else 0:.0f} s, threads: {threads})."))
+display(Markdown(page.footer()))

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 from torch import Tensor
 
-__all__ = ["multicrop_figure", "training_curves_figure"]
+__all__ = ["multicrop_figure", "training_curves_figure", "probe_grid_figure", "probe_figure"]
 
 
 def multicrop_figure(images: Sequence[np.ndarray], views: Sequence[Sequence[Tensor]],
@@ -78,5 +78,52 @@ def training_curves_figure(records: Sequence[dict[str, Any]], num_prototypes: in
     ax2.set_xlabel("iteration")
     ax2.set_ylabel("nats")
     ax2.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def probe_grid_figure(probe: Any, persons: int = 6, scenes: int = 6) -> Any:
+    """The probe's design: ``persons`` held-out persons (rows) in ``scenes`` scenes (columns)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(persons, scenes, figsize=(1.05 * scenes, 1.05 * persons), squeeze=False)
+    for p in range(persons):
+        for q in range(scenes):
+            i = int(np.flatnonzero((probe.person == p) & (probe.scene == q))[0])
+            ax = axes[p, q]
+            ax.imshow(probe.images[i])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if p == 0:
+                ax.set_title(f"scene {q}", fontsize=8)
+            if q == 0:
+                ax.set_ylabel(f"person {p}", fontsize=8)
+    fig.tight_layout(pad=0.2)
+    return fig
+
+
+def probe_figure(df: Any, order: Sequence[str]) -> Any:
+    """Mean probe scores per representation with two-standard-error bars, three panels:
+    identity k-NN, identity linear probe (higher: the person is kept) and scene k-NN (lower: the
+    scene is ignored); the dashed lines are chance."""
+    import matplotlib.pyplot as plt
+
+    panels = (("identity_knn", "identity_chance", "identity, k-NN top-1"),
+              ("identity_linear", "identity_linear_chance", "identity, linear probe"),
+              ("scene_knn", "scene_chance", "scene, k-NN top-1"))
+    fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.2), sharey=True)
+    names = [n for n in order if n in set(df["representation"])]
+    for ax, (col, chance, title) in zip(axes, panels):
+        g = df.groupby("representation")[col]
+        means = [g.mean()[n] for n in names]
+        ses = [g.std(ddof=1)[n] / np.sqrt(g.count()[n]) if g.count()[n] > 1 else 0.0 for n in names]
+        ax.bar(range(len(names)), means, yerr=[2 * s for s in ses], capsize=3,
+               color=["#d62728", "#1f77b4", "#7f7f7f", "#bcbd22"][: len(names)])
+        ax.axhline(float(df[chance].mean()), ls="--", color="black", lw=1)
+        ax.set_xticks(range(len(names)), [n.replace(" ", "\n", 1) for n in names], fontsize=8)
+        ax.set_title(title, fontsize=9)
+        ax.set_ylim(0, 1)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("accuracy")
     fig.tight_layout()
     return fig

@@ -27,12 +27,13 @@ from typing import Any, Sequence
 
 import cv2
 import numpy as np
+import torch
 from torch import nn
 
 from .retrieval import embed, precise_bn
 
 __all__ = ["ProbeSet", "probe_set", "pixel_features", "trunk_features", "knn_top1", "linear_probe",
-           "evaluate", "BOX_JITTER"]
+           "evaluate", "run_probes", "paired", "MEASURES", "BOX_JITTER"]
 
 #: Framing jitter of the probe crops: the face box is shifted by up to this fraction of its
 #: width/height and scaled by up to 1 +- this much (detectors frame the same face differently).
@@ -157,3 +158,71 @@ def evaluate(features: np.ndarray, probe: ProbeSet) -> dict[str, Any]:
         "identity_linear_chance": 1.0 / probe.persons,
         "scene_chance": (probe.persons - 1) / (n - 1),
     }
+
+
+def run_probes(trunks: dict[str, Any], seeds: Sequence[int], persons: int, scenes: int, size: int,
+               mean: Sequence[float], std: Sequence[float], bn_images: Sequence[np.ndarray],
+               random_init: tuple[str, int] | None = None, pixels: bool = True) -> "pd.DataFrame":
+    """Every representation on the probe set of every seed.
+
+    Args:
+        trunks: name -> a trunk (``fc = Identity``) that does not change with the seed (e.g. the
+            pretrained ones, shared by all seeds).
+        seeds: one probe set per seed (other persons and scenes each time).
+        random_init: ``(arch, width)``: add ``"random init"``, a freshly initialised ResNet per
+            seed (torch seeded with the probe seed: the initialisation varies as the probe
+            set does); None: none.
+        pixels: add raw 16 x 16 pixels (:func:`pixel_features`).
+        bn_images: unlabelled images on which every trunk's BatchNorm statistics are recomputed.
+
+    Returns:
+        One row per (representation, seed) with the columns of :func:`evaluate`.
+    """
+    import pandas as pd
+
+    rows = []
+    for seed in seeds:
+        probe = probe_set(persons, scenes, seed, size)
+        reps: dict[str, Any] = dict(trunks)
+        if random_init is not None:
+            from .resnet import resnet
+            torch.manual_seed(seed)
+            net = resnet(*random_init)
+            net.fc = nn.Identity()
+            reps["random init"] = net
+        for name, trunk in reps.items():
+            feats = trunk_features(trunk, probe.images, size, mean, std, bn_images)
+            rows.append({"representation": name, "seed": seed, **evaluate(feats, probe)})
+        if pixels:
+            rows.append({"representation": "raw pixels", "seed": seed, **evaluate(pixel_features(probe.images), probe)})
+    return pd.DataFrame(rows)
+
+
+#: The probe's measures, with the direction in which a face representation should go.
+MEASURES = {"identity_knn": +1, "identity_linear": +1, "scene_knn": -1}
+
+
+def paired(df: "pd.DataFrame", a: str, b: str, margin_se: float = 2.0) -> "pd.DataFrame":
+    """``a`` against ``b`` on each measure of :data:`MEASURES`, paired by seed (same probe set).
+
+    Returns:
+        One row per measure: mean of ``a``, of ``b``, the mean per-seed difference ``a - b``,
+        its standard error over the seeds, and ``verdict``: ``higher`` / ``lower`` beyond
+        ``margin_se`` standard errors, else ``equal`` (``n/a`` with fewer than 2 seeds).
+    """
+    import pandas as pd
+
+    pa = df[df["representation"] == a].set_index("seed")
+    pb = df[df["representation"] == b].set_index("seed")
+    common = pa.index.intersection(pb.index)
+    rows = []
+    for m in MEASURES:
+        d = (pa.loc[common, m] - pb.loc[common, m]).to_numpy(float)
+        se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+        diff = float(d.mean()) if len(d) else float("nan")
+        verdict = ("n/a" if not np.isfinite(se) else "higher" if diff > margin_se * se
+                   else "lower" if diff < -margin_se * se else "equal")
+        rows.append({"measure": m, "a": a, "b": b, "mean_a": float(pa.loc[common, m].mean()),
+                     "mean_b": float(pb.loc[common, m].mean()), "difference": diff, "se": se,
+                     "seeds": len(common), "verdict": verdict})
+    return pd.DataFrame(rows)

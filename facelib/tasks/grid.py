@@ -63,15 +63,36 @@ def _move_aside(run_dir: Path) -> Path:
     return moved
 
 
+def _grid_run(task_name: str, results_root: str, run: str, stale: str, threads: int | None,
+              kw: dict[str, Any]) -> dict[str, Any]:
+    """One run of :func:`run_grid` (in this process or a worker): train or read it back."""
+    if threads:
+        import torch
+        torch.set_num_threads(threads)
+    try:
+        m = finetune(task_name, Path(results_root) / run, **kw)
+    except StaleRunError:
+        if stale == "error":
+            raise
+        moved = _move_aside(Path(results_root) / run)
+        print(f"{run}: made with another recipe or settings; moved to {moved.name}, training afresh", flush=True)
+        m = finetune(task_name, Path(results_root) / run, **kw)
+    info = json.loads((Path(results_root) / run / "run.json").read_text())
+    seconds = sum(r["seconds"] for r in read_log(Path(results_root) / run, "epoch"))
+    return {"run": run, "task": task_name, "init": kw["init"], "regime": info["regime_name"],
+            "seed": kw["seed"], "n_train": info["n_train"], "seconds": round(seconds, 1), **(m or {})}
+
+
 def run_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None], regimes: Sequence[float],
              results_root: str | os.PathLike[str], *, profile: str = "demo", data: DataSpec | None = None,
              overrides: dict[str, Any] | None = None, progress: bool = True,
-             stale: str = "error", seeds: Sequence[int] | None = None) -> "pd.DataFrame":
-    """Fine-tune ``task_name`` for every regime x initialisation x seed, in this process (the demo's grid).
+             stale: str = "error", seeds: Sequence[int] | None = None, processes: int = 1) -> "pd.DataFrame":
+    """Fine-tune ``task_name`` for every regime x initialisation x seed on this machine (the demo's grid).
 
-    Runs go to ``results_root/<task>/<init>/<pct>pct`` and resume: a finished run is read back,
-    an interrupted one continues. (The paper profile submits the same runs as SLURM job arrays:
-    :func:`submit_grid`, through :func:`facelib.launch.submit_grid` with :class:`FinetuneJob`.)
+    Runs go to ``results_root/<task>/<init>/<pct>pct[-seed<k>]`` and resume: a finished run is
+    read back, an interrupted one continues. (The paper profile submits the same runs as SLURM
+    job arrays: :func:`submit_grid`, through :func:`facelib.launch.submit_grid` with
+    :class:`FinetuneJob`.)
 
     Args:
         inits: initialisation name -> weights file (``None`` for ``random``).
@@ -81,35 +102,38 @@ def run_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None], re
             ``<run>.stale`` (replacing an older one) and train afresh (the book's pages, after a
             code or recipe change).
         seeds: fine-tuning seeds of every cell (default ``recipes.finetune(profile).seeds``).
+        processes: runs trained at once, each in its own process on one torch thread (the
+            demo's small networks use a core far better one run per core than one run on all
+            cores: measured on 2 cores, ...). 1 trains them one after the other here. Every
+            run's result is the same either way (its seeds fix it; same thread count).
 
     Returns:
-        One row per run: ``run, task, init, regime, seed, n_train, seconds`` and the metrics.
+        One row per run, in grid order: ``run, task, init, regime, seed, n_train, seconds`` and
+        the metrics.
     """
     if stale not in ("error", "rerun"):
         raise ValueError(f"stale must be 'error' or 'rerun', got {stale!r}")
     import pandas as pd
 
     seeds = list(recipes.finetune(profile).seeds if seeds is None else seeds)
-    rows = []
+    jobs = []
     for regime, init, seed in ((r, i, s) for r in regimes for i in inits for s in seeds):
-        path = inits[init]
-        run = run_name(task_name, init, regime, seed)
-        kw = dict(profile=profile, init=init, init_path=path, regime=regime, data=data, overrides=overrides,
-                  resume=True, progress=progress, checkpoint_every_s=GRID_CHECKPOINT_EVERY_S, seed=seed)
-        try:
-            m = finetune(task_name, Path(results_root) / run, **kw)
-        except StaleRunError:
-            if stale == "error":
-                raise
-            old = Path(results_root) / run
-            moved = _move_aside(old)
-            print(f"{run}: made with another recipe or settings; moved to {moved.name}, training afresh")
-            m = finetune(task_name, old, **kw)
-        info = json.loads((Path(results_root) / run / "run.json").read_text())
-        seconds = sum(r["seconds"] for r in read_log(Path(results_root) / run, "epoch"))
-        rows.append({"run": run, "task": task_name, "init": init, "regime": info["regime_name"],
-                     "seed": seed, "n_train": info["n_train"], "seconds": round(seconds, 1), **(m or {})})
-    return pd.DataFrame(rows)
+        kw = dict(profile=profile, init=init, init_path=inits[init], regime=regime, data=data,
+                  overrides=overrides, resume=True, progress=progress,
+                  checkpoint_every_s=GRID_CHECKPOINT_EVERY_S, seed=seed)
+        jobs.append((task_name, str(results_root), run_name(task_name, init, regime, seed), stale, kw))
+    if processes <= 1 or len(jobs) <= 1:
+        return pd.DataFrame([_grid_run(*j[:4], None, j[4]) for j in jobs])
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    if data is not None and data.kind == "synthetic":
+        for ds in data.build(task_name):  # render the faces once, before the workers fork
+            for i in range(len(ds)):
+                ds[i]
+    with ProcessPoolExecutor(max_workers=processes, mp_context=mp.get_context("fork")) as pool:
+        futures = [pool.submit(_grid_run, *j[:4], 1, j[4]) for j in jobs]
+        return pd.DataFrame([f.result() for f in futures])
 
 
 def collect_runs(results_root: str | os.PathLike[str], task_name: str | None = None,
@@ -173,7 +197,8 @@ def page_inits(profile: str, results_root: str | os.PathLike[str], repo_root: st
 def page_grid(task_name: str, inits: dict[str, str | None], regimes: Sequence[float],
               results_root: str | os.PathLike[str], *, profile: str, data: DataSpec | None = None,
               overrides: dict[str, Any] | None = None, cluster: Any = None,
-              wait_s: float | None = None, seeds: Sequence[int] | None = None) -> "pd.DataFrame":
+              wait_s: float | None = None, seeds: Sequence[int] | None = None,
+              processes: int = 1) -> "pd.DataFrame":
     """A task page's grid of regime x initialisation runs, by profile and ``cluster``.
 
     * ``cluster=None``: the demo trains the grid in this process (:func:`run_grid`); the paper
@@ -189,7 +214,8 @@ def page_grid(task_name: str, inits: dict[str, str | None], regimes: Sequence[fl
     seeds = list(recipes.finetune(profile).seeds if seeds is None else seeds)
     if cluster is None and profile == "demo":
         return run_grid(task_name, inits, regimes, results_root, profile=profile, data=data,
-                        overrides=overrides, stale="rerun", progress=False, seeds=seeds)
+                        overrides=overrides, stale="rerun", progress=False, seeds=seeds,
+                        processes=processes)
     if cluster is not None:
         submit_grid(task_name, inits, regimes, results_root, profile=profile, on=cluster, data=data,
                     overrides=overrides, wait_s=wait_s, stale="rerun", seeds=seeds)
