@@ -280,6 +280,10 @@ class _ShardDataset:
             f = self._files[shard] = h5py.File(path, "r")
         return f
 
+    def describe(self, i: int) -> str:
+        """Item ``i`` in words: its shard and index there (named in errors)."""
+        return f"shard {self.root / self.shards[i]}, item {int(self.indices[i])} (manifest row {i})"
+
     def read_bytes(self, i: int) -> bytes:
         """The encoded bytes of item ``i``."""
         return self._file(self.shards[i])["images"][int(self.indices[i])].tobytes()
