@@ -598,9 +598,9 @@ class DataSpec:
         except Exception as e:  # pyarrow's errors for a file that is not parquet, missing columns
             raise ArgumentError(f"--manifest {manifest}: not a readable shard manifest "
                                 f"({type(e).__name__}: {' '.join(str(e).split())[:300]})") from None
-        self._check_batch(min(len(ds), recipe.train_images or len(ds)),
-                          f"--manifest {manifest}: {len(ds)} items" + (
-                              f" (train_images {recipe.train_images} used)" if recipe.train_images else ""), recipe)
+        used = min(len(ds), recipe.train_images or len(ds))
+        self._check_batch(used, f"--manifest {manifest}: {len(ds)} items"
+                          + (f" ({used} used: train_images)" if used < len(ds) else ""), recipe)
         return ds
 
     @staticmethod

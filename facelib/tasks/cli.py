@@ -79,8 +79,8 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     inits, regimes = points
     overrides = key_values(args.set, "--set", FinetuneError)
-    for name, path in inits.items():
-        if path is not None and not Path(path).is_file():
+    for name, path in inits.items():  # on a cluster the file may exist there only
+        if path is not None and not Path(path).is_file() and not args.cluster and not args.dry_run:
             raise B.InitError(f"--init {name}={path}: no such weights file (nothing is downloaded)")
     if args.grid or len(inits) * len(regimes) > 1:
         return _run_grid_cli(args, inits, regimes, data, overrides)
