@@ -71,7 +71,7 @@ def test_log_records_and_exported_trunk(tmp_path) -> None:
     net = torchvision.models.resnet18(weights=None)
     missing = net.load_state_dict(torch.load(result.trunk_path, weights_only=True), strict=False)
     assert sorted(missing.missing_keys) == ["fc.bias", "fc.weight"]
-    ck = torch.load(result.checkpoint_path, weights_only=False)
+    ck = torch.load(result.checkpoint_path, weights_only=True)
     assert ck["epoch"] == 2 and ck["iteration"] == 4 and "rng" in ck["local"] and "optimizer" in ck
 
 
@@ -115,7 +115,7 @@ def test_non_finite_loss_stops_with_the_iteration(tmp_path, monkeypatch) -> None
     with pytest.raises(NonFiniteLossError, match=r"epoch 1, iteration 1 \(global iteration 3"):
         _run(tmp_path)
     assert read_log(tmp_path, "error")[0]["iteration"] == 3
-    assert torch.load(tmp_path / "checkpoint.pth", weights_only=False)["epoch"] == 1
+    assert torch.load(tmp_path / "checkpoint.pth", weights_only=True)["epoch"] == 1
 
 
 def test_sampler_splits_every_global_batch_between_ranks() -> None:
@@ -188,7 +188,7 @@ def test_cli_killed_mid_run_resumes_to_the_same_result(tmp_path) -> None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert torch.load(tmp_path / "killed" / "checkpoint.pth", weights_only=False)["epoch"] == 1
+    assert torch.load(tmp_path / "killed" / "checkpoint.pth", weights_only=True)["epoch"] == 1
     subprocess.run(base + ["--out", str(tmp_path / "killed"), "--resume"], check=True, env=env,
                    capture_output=True)
     strip = lambda recs: [(r["kind"], r["epoch"], r["iteration"], r["loss"]) for r in recs if r["kind"] != "start"]
