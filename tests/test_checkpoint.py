@@ -111,3 +111,18 @@ def test_rng_state_replays_every_generator(tmp_path) -> None:
 def test_atomic_write_text(tmp_path) -> None:
     p = checkpoint.atomic_write_text("a\nb\n", tmp_path / "x.txt")
     assert p.read_text() == "a\nb\n"
+
+
+def test_job_status_reads_a_result_pickle_without_running_it(tmp_path) -> None:
+    import pickle
+
+    from facelib.launch.states import result_outcome
+    from pickle_fixtures import _CreatesFile
+    marker = tmp_path / "MARKER"
+    path = tmp_path / "1_0_result.pkl"
+    path.write_bytes(pickle.dumps(("success", {"metrics": _CreatesFile(marker), "x": [1, 2]})))
+    assert result_outcome(path) == "success" and not marker.exists()
+    path.write_bytes(pickle.dumps(("error", "Traceback ...")))
+    assert result_outcome(path) == "error"
+    path.write_bytes(b"\x80\x04garbage")
+    assert result_outcome(path) is None
