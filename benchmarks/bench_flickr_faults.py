@@ -21,18 +21,15 @@ the downloads whatever the machine's speed. Printed:
   the database (goal 0).
 
 Usage: ``python benchmarks/bench_flickr_faults.py [--photos 600] [--rate 0.15] [--kills 3]
-[--seed 0]``; the figures are also written to ``benchmarks/measured/bench_flickr_faults.json``.
+[--seed 0]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
-import datetime as _dt
 import hashlib
-import json
 import os
-import platform
 import random
 import signal
 import sqlite3
@@ -48,7 +45,6 @@ from facelib import images
 from facelib.flickr import crawl, local_server
 from facelib.flickr.tags import TAGS
 
-HERE = Path(__file__).resolve().parent
 REUSABLE = (4, 9, 10, 11)  # the licences a default crawl keeps (recipes.Flickr.licenses)
 
 
@@ -128,7 +124,6 @@ def main() -> None:
     ap.add_argument("--max-runs", type=int, default=8, help="runs after the kills, at most")
     ap.add_argument("--latency", type=float, default=0.05, help="seconds per photo request")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--no-save", action="store_true")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     tags = list(TAGS[:8])
@@ -180,14 +175,6 @@ def main() -> None:
     print(f"photos lost:      {figures['lost']}  (goal 0)")
     print(f"duplicates:       {figures['duplicates']}  (goal 0)")
     print(f"disagreements table vs folder: {figures['disagreements']}  (goal 0)")
-    if not args.no_save:
-        res = {"benchmark": "bench_flickr_faults", "date": _dt.date.today().isoformat(),
-               "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "photos": args.photos,
-               "rate": args.rate, "gone_rate": args.gone_rate, "api_rate": args.api_rate, "seed": args.seed,
-               "kills": kills, "runs_after_kills": runs, "served": served, **figures}
-        dst = HERE / "measured" / "bench_flickr_faults.json"
-        dst.parent.mkdir(exist_ok=True)
-        dst.write_text(json.dumps(res, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import threading
@@ -438,7 +439,7 @@ class _Downloader:
 
 def _short_reason(reason: str) -> str:
     """Group failure reasons for the summary (drop the photo id)."""
-    text = reason.split(": ", 1)[1] if reason.startswith("photo ") and ": " in reason else reason
+    text = re.sub(r"photo [^:]*: ", "", reason, count=1)
     return text.split(" (")[0][:60]
 
 
