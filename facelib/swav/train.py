@@ -232,7 +232,7 @@ def _check_same_recipe(saved: dict[str, Any], recipe: recipes.Pretrain, path: Pa
             and not (isinstance(v, tuple) and tuple(saved.get(k) or ()) == v)}
     if diff:
         items = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diff.items())
-        raise ValueError(f"{path}: cannot resume with a different recipe ({items}); "
+        raise ArgumentError(f"{path}: cannot resume with a different recipe ({items}); "
                          "use the checkpoint's recipe or another output directory")
 
 
