@@ -6,6 +6,11 @@ arguments and returning an exit status. This file only maps command names to tho
 
 Only the module of the command being run is imported, so that ``facelib book`` does not pay
 for torch, OpenCV or onnxruntime; ``facelib --help`` imports none of them.
+
+A bad argument or input file raises an :class:`~facelib.errors.InputError` (the errors a user
+can cause and fix derive from it: a checkpoint that cannot be read, an initialisation file that
+does not fit, a malformed ``--set`` ...); :func:`main` prints its message as one line, ``facelib COMMAND: error:
+...``, and exits with status 2, without a traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +19,10 @@ import argparse
 import importlib
 import sys
 from typing import Any, Sequence
+
+from facelib.errors import InputError
+
+__all__ = ["COMMANDS", "InputError", "ArgumentError", "key_values", "build_parser", "main"]
 
 # command -> (module defining ``add_cli``, one-line help shown by ``facelib --help``)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -28,8 +37,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class ArgumentError(InputError, ValueError):
+    """A malformed command-line value (the message names the option)."""
+
+
 def key_values(items: Sequence[str] | None, option: str,
-               error: type[Exception] = ValueError) -> dict[str, Any]:
+               error: type[Exception] = ArgumentError) -> dict[str, Any]:
     """``KEY=VALUE`` command-line items (``--set``, ``--cluster-set``) -> dict, values read as YAML
     (``lr=1e-3`` is a float, ``crop=[1, 2]`` a list, ``partition=gpu`` a string).
 
@@ -75,7 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except InputError as e:
+        print(f"facelib {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -25,6 +25,8 @@ from typing import Any, Iterator, TypeVar
 
 import numpy as np
 
+from facelib.errors import InputError
+
 __all__ = [
     "Crop",
     "Pretrain",
@@ -59,7 +61,7 @@ PROFILES = ("demo", "paper")
 R = TypeVar("R")
 
 
-class RecipeError(ValueError):
+class RecipeError(InputError, ValueError):
     """An override names a field the recipe does not have, or gives it a value of the wrong type."""
 
 
@@ -231,6 +233,13 @@ class Pretrain:
         100, "2", "convention",
         "persons among synthetic pretraining faces (facelib.data.synth); the paper's sets are real "
         "(VGG-Face2: 9,131 identities, Datasets.vggface2_identities)",
+    )
+    max_unreadable_items: int = _p(
+        0, "1.1", "convention",
+        "images that cannot be read (a damaged shard, bytes that do not decode) tolerated before the "
+        "run stops with an error naming the shard and the item; up to it they are replaced by the next "
+        "readable image and counted in the log and the result (bad_items.jsonl lists them). 0: any "
+        "unreadable image stops the run. It may change when a run resumes",
     )
 
     @property
@@ -580,7 +589,17 @@ class Flickr:
         1.0, "3", "convention", "API calls per second: Flickr allows 3600 per hour per key"
     )
     max_tries: int = _p(
-        5, "3", "convention", "tries per request (429, 5xx, timeouts, resets) before giving up"
+        5, "3", "convention",
+        "tries per request within one run before giving up: 429, 5xx, timeouts, resets, truncated "
+        "bodies, and bodies that are not the image (wrong content type, an HTML page, bytes that do "
+        "not decode), as proxies, CDNs and rate limiters send them now and then",
+    )
+    max_download_runs: int = _p(
+        5, "3", "convention",
+        "runs of the crawl that try one photo: a photo that failed for a transient reason is tried "
+        "again by the next run of the same command, until this many runs have tried it (recorded per "
+        "photo in crawl.sqlite), so that resuming converges; a 404/410, a redirect off the photo "
+        "hosts, a refused id, or a body that stayed invalid through every try of a run is final",
     )
     backoff_s: float = _p(
         1.0, "3", "convention", "first retry delay; doubled each try, full jitter, Retry-After honoured"
@@ -619,6 +638,13 @@ class Finetune:
         "before evaluation, BN statistics are recomputed as plain averages over this many training "
         "batches (eval crops; 'precise BN'): short runs otherwise evaluate with running averages that "
         "have not converged; 0 keeps the running averages",
+    )
+    max_unreadable_items: int = _p(
+        0, "1.2", "convention",
+        "images of a task's data that cannot be read (a missing or damaged file) tolerated before the "
+        "run stops with an error naming the file; up to it they are left out of their batch and counted "
+        "in the log and metrics.json (bad_items.jsonl lists them). 0: any unreadable image stops the run. "
+        "It may change when a run resumes",
     )
 
 

@@ -193,13 +193,19 @@ def read_image_bytes(shard_path: Path | str, index: int) -> bytes:
         return f["images"][index].tobytes()
 
 
-def write_manifest(df: pd.DataFrame, path: Path | str) -> None:
-    """Write ``df`` as parquet at ``path`` atomically (temporary file, then rename)."""
+def write_manifest(df: pd.DataFrame, path: Path | str,
+                   before_rename: Callable[[Path], None] | None = None) -> None:
+    """Write ``df`` as parquet at ``path`` atomically (temporary file, then rename).
+
+    ``before_rename(tmp)`` is called between the two (the crawler's kill tests stop there).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = atomic_path(path)
     try:
         df.to_parquet(tmp, index=False)
+        if before_rename is not None:
+            before_rename(tmp)
         _fsync_and_rename(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -279,6 +285,10 @@ class _ShardDataset:
                 raise FileNotFoundError(f"shard not found: {path}")
             f = self._files[shard] = h5py.File(path, "r")
         return f
+
+    def describe(self, i: int) -> str:
+        """Item ``i`` in words: its shard and index there (named in errors)."""
+        return f"shard {self.root / self.shards[i]}, item {int(self.indices[i])} (manifest row {i})"
 
     def read_bytes(self, i: int) -> bytes:
         """The encoded bytes of item ``i``."""

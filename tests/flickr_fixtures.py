@@ -36,17 +36,18 @@ def client(server: local_server.LocalFlickr, **over) -> api.FlickrClient:
 
 
 def cli_crawl(out: Path, server: local_server.LocalFlickr, key: str, *extra: str, tags=TAGS4,
-              timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run ``facelib flickr crawl`` in a child process against ``server``."""
-    env = dict(os.environ, FLICKR_API_KEY=key, PYTHONPATH=str(REPO))
+              timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``facelib flickr crawl`` in a child process against ``server`` (``env``: added variables)."""
+    env = dict(os.environ, FLICKR_API_KEY=key, PYTHONPATH=str(REPO), **(env or {}))
     cmd = [sys.executable, "-m", "facelib.cli", "flickr", "crawl", str(out), "--profile", "demo",
            "--api-url", server.api_url, "--per-page", "10", "--result-cap", "30", "--concurrency", "4",
            "--no-progress", "--tags", *tags, *extra]
     return subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
-def popen_crawl(out: Path, server: local_server.LocalFlickr, key: str, tags=TAGS4) -> subprocess.Popen:
-    env = dict(os.environ, FLICKR_API_KEY=key, PYTHONPATH=str(REPO))
+def popen_crawl(out: Path, server: local_server.LocalFlickr, key: str, tags=TAGS4,
+                env: dict[str, str] | None = None) -> subprocess.Popen:
+    env = dict(os.environ, FLICKR_API_KEY=key, PYTHONPATH=str(REPO), **(env or {}))
     cmd = [sys.executable, "-m", "facelib.cli", "flickr", "crawl", str(out), "--profile", "demo",
            "--api-url", server.api_url, "--per-page", "10", "--result-cap", "30", "--concurrency", "4",
            "--no-progress", "--tags", *tags]

@@ -78,12 +78,24 @@ def test_cli_single_paper_run_dry_run_asks_one_gpu(tmp_path: Path, capsys: pytes
     (["--init", "random", "--init", "random"], "--init random is given twice"),
     (["--regime", "0.1", "0.1"], "lists a value twice"),
     (["--grid", "--run-dir", "x"], "--run-dir is for a single run"),
-    (["--regime", "1.0", "0.1", "--dry-run"], "--dry-run shows a submission: add --cluster"),
 ])
 def test_cli_grid_argument_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv, message) -> None:
     assert cli.main(["finetune", "au", "--results", str(tmp_path), *argv]) == 2
     assert message in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_cli_grid_dry_run_without_a_cluster_shows_the_local_runs(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    done = tmp_path / "au/random/100pct"
+    done.mkdir(parents=True)
+    (done / "metrics.json").write_text("{}")
+    assert cli.main(["finetune", "au", "--results", str(tmp_path), "--regime", "1.0", "0.1", "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "nothing is trained, written or started" in lines[0]
+    assert any(f"{tmp_path}/au/random/10pct: none: a new run" in ln for ln in lines)
+    assert any(f"{done}: finished" in ln for ln in lines)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["100pct", "au", "metrics.json", "random"]
 
 
 def test_cli_rejects_an_unknown_initialisation(capsys: pytest.CaptureFixture[str]) -> None:

@@ -170,6 +170,46 @@ def test_with_retries_gives_up_and_does_not_retry_permanent_errors():
     assert transport.with_retries(second, pol, sleep=lambda s: None) == ("ok", 2)
 
 
+def test_an_invalid_body_is_retried_and_final_only_when_it_stays_invalid():
+    pol = transport.RetryPolicy(max_tries=3, backoff_s=0.0)
+    assert issubclass(transport.InvalidBody, transport.TransientError)
+    always = lambda: (_ for _ in ()).throw(transport.InvalidBody("text/html is not an image type"))  # noqa: E731
+    with pytest.raises(transport.GaveUp) as e:
+        transport.with_retries(always, pol, sleep=lambda s: None)
+    assert e.value.tries == 3 and e.value.invalid_only
+    seq = iter([transport.InvalidBody("html"), transport.TransientError("HTTP 503"), transport.InvalidBody("html")])
+    with pytest.raises(transport.GaveUp) as e:
+        transport.with_retries(lambda: (_ for _ in ()).throw(next(seq)), pol, sleep=lambda s: None)
+    assert not e.value.invalid_only, "a 5xx among the tries: a passing fault, tried again by the next run"
+
+
+@pytest.mark.parametrize("status, permanent", [(404, True), (410, True), (403, False), (400, False),
+                                               (500, False), (503, False), (429, False)])
+def test_only_gone_statuses_are_permanent(status, permanent):
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.handle_request, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(transport.PermanentError if permanent else transport.TransientError,
+                           match=f"HTTP {status}"):
+            transport.open_url(f"http://127.0.0.1:{server.server_address[1]}/x", 5.0, "photo 1")
+    finally:
+        thread.join(5)
+        server.server_close()
+
+
 def test_parse_retry_after():
     assert transport.parse_retry_after("7") == 7.0
     assert transport.parse_retry_after(None) is None and transport.parse_retry_after("soon") is None

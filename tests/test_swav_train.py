@@ -71,7 +71,7 @@ def test_log_records_and_exported_trunk(tmp_path) -> None:
     net = torchvision.models.resnet18(weights=None)
     missing = net.load_state_dict(torch.load(result.trunk_path, weights_only=True), strict=False)
     assert sorted(missing.missing_keys) == ["fc.bias", "fc.weight"]
-    ck = torch.load(result.checkpoint_path, weights_only=False)
+    ck = torch.load(result.checkpoint_path, weights_only=True)
     assert ck["epoch"] == 2 and ck["iteration"] == 4 and "rng" in ck["local"] and "optimizer" in ck
 
 
@@ -115,7 +115,7 @@ def test_non_finite_loss_stops_with_the_iteration(tmp_path, monkeypatch) -> None
     with pytest.raises(NonFiniteLossError, match=r"epoch 1, iteration 1 \(global iteration 3"):
         _run(tmp_path)
     assert read_log(tmp_path, "error")[0]["iteration"] == 3
-    assert torch.load(tmp_path / "checkpoint.pth", weights_only=False)["epoch"] == 1
+    assert torch.load(tmp_path / "checkpoint.pth", weights_only=True)["epoch"] == 1
 
 
 def test_sampler_splits_every_global_batch_between_ranks() -> None:
@@ -188,14 +188,14 @@ def test_cli_killed_mid_run_resumes_to_the_same_result(tmp_path) -> None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert torch.load(tmp_path / "killed" / "checkpoint.pth", weights_only=False)["epoch"] == 1
+    assert torch.load(tmp_path / "killed" / "checkpoint.pth", weights_only=True)["epoch"] == 1
     subprocess.run(base + ["--out", str(tmp_path / "killed"), "--resume"], check=True, env=env,
                    capture_output=True)
     strip = lambda recs: [(r["kind"], r["epoch"], r["iteration"], r["loss"]) for r in recs if r["kind"] != "start"]
     assert strip(read_log(tmp_path / "killed")) == strip(read_log(tmp_path / "full"))
 
 
-def test_trains_from_hdf5_shards_and_skips_a_corrupt_image(tmp_path, capsys) -> None:
+def test_an_unreadable_shard_item_stops_the_run_or_is_counted_under_the_limit(tmp_path, capsys) -> None:
     import io
 
     import pandas as pd
@@ -214,11 +214,23 @@ def test_trains_from_hdf5_shards_and_skips_a_corrupt_image(tmp_path, capsys) -> 
     storage.write_manifest(pd.DataFrame(rows), tmp_path / "manifest.parquet")
     sets = [f"--set={k}={json.dumps(list(v) if isinstance(v, tuple) else v)}"
             for k, v in {**TINY, "epochs": 1, "warmup_epochs": 0}.items()]
-    code = cli.main(["pretrain", "--out", str(tmp_path / "run"), "--manifest", str(tmp_path / "manifest.parquet"),
-                     "--root", str(tmp_path / "shards"), "--amp", "off", "--no-progress", *sets])
-    assert code == 0 and len(read_log(tmp_path / "run", "epoch")) == 1
+    argv = ["pretrain", "--manifest", str(tmp_path / "manifest.parquet"), "--root", str(tmp_path / "shards"),
+            "--amp", "off", "--no-progress", *sets]
+    # default max_unreadable_items 0: the first unreadable image stops the run, naming shard and item
+    with pytest.warns(RuntimeWarning, match="unreadable pretraining item"):
+        assert cli.main([*argv, "--out", str(tmp_path / "strict")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("facelib pretrain: error: 1 unreadable pretraining image(s) by epoch 0")
+    assert f"shard {tmp_path / 'shards' / rows[5]['shard']}, item 5 (manifest row 5)" in err
+    assert "max_unreadable_items" in err and not (tmp_path / "strict" / "checkpoint.pth").exists()
+    assert read_log(tmp_path / "strict", "error")
+    # under the limit it is replaced, counted in every epoch record and in the result
+    with pytest.warns(RuntimeWarning, match="unreadable pretraining item"):
+        code = cli.main([*argv, "--out", str(tmp_path / "run"), "--set", "max_unreadable_items=1"])
+    assert code == 0 and json.loads(capsys.readouterr().out.splitlines()[-1])["unreadable_items"] == 1
+    assert [r["unreadable_items"] for r in read_log(tmp_path / "run", "epoch")] == [1]
     bad = [json.loads(ln) for ln in (tmp_path / "run" / "bad_items.jsonl").read_text().splitlines()]
-    assert {b["index"] for b in bad} == {5}
+    assert {b["index"] for b in bad} == {5} and "item 5" in bad[0]["item"]
 
 
 def test_a_second_writer_in_the_same_run_directory_is_refused(tmp_path) -> None:

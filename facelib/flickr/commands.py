@@ -34,7 +34,9 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
         "crawl", help="search tags on Flickr and download the photos (resumable)",
         description="Search flickr.photos.search for each tag (the 100 of supplement 3 by default) "
         "and download every photo once into OUT. The API key is read from the FLICKR_API_KEY "
-        "environment variable. Rerun the same command to resume. Licence ids: "
+        "environment variable. Rerun the same command to resume: it also tries again the photos that "
+        "failed for a transient reason (up to max_download_runs runs per photo) and records photos "
+        "already in place. Exit status 1: photos are left to download or to try again. Licence ids: "
         + "; ".join(f"{k} {v}" for k, v in LICENSES.items()),
     )
     c.add_argument("out", type=Path, help="crawl folder")
@@ -53,7 +55,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
                    help=f"results one query can reach; windows are split below it (default {r.result_cap})")
     c.add_argument("--api-url", default=None,
                    help="REST endpoint (default Flickr's; a 'facelib flickr serve' URL for the demo)")
-    c.add_argument("--retry-failed", action="store_true", help="download again photos that failed before")
+    c.add_argument("--retry-failed", action="store_true",
+                   help="download again every photo that failed before, final failures (404, 410, ...) included")
     c.add_argument("--search-only", action="store_true", help="search, do not download")
     c.add_argument("--no-progress", action="store_true")
     c.set_defaults(func=_crawl)
@@ -82,6 +85,12 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--port", type=int, default=0)
     s.add_argument("--lifetime", type=float, default=600.0, help="seconds before it stops (default 600)")
     s.add_argument("--latency", type=float, default=0.0, help="seconds added to each photo response")
+    s.add_argument("--fault-rate", type=float, default=0.0,
+                   help="probability that a photo request meets a fault (5xx, 429, HTML, wrong type, truncated, "
+                        "corrupt JPEG, slow, hanging, reset)")
+    s.add_argument("--gone-rate", type=float, default=0.0, help="fraction of the photos that answer 404/410")
+    s.add_argument("--api-fault-rate", type=float, default=0.0, help="probability that an API call answers 429/5xx")
+    s.add_argument("--fault-seed", type=int, default=0, help="seed of the drawn faults")
     s.set_defaults(func=_serve)
 
 
@@ -103,7 +112,7 @@ def _crawl(args: argparse.Namespace) -> int:
         print(f"facelib flickr crawl: error: {e}", file=sys.stderr)
         return 2
     print(summary)
-    return 1 if summary.total_pending and not args.search_only else 0
+    return 1 if (summary.total_pending or summary.total_retryable) and not args.search_only else 0
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -123,8 +132,13 @@ def _build(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from facelib.flickr.local_server import Faults, LocalFlickr, make_catalog
 
-    server = LocalFlickr(make_catalog(args.photos), faults=Faults(latency_s=args.latency),
-                         lifetime_s=args.lifetime).start(args.port)
+    try:
+        faults = Faults(latency_s=args.latency, rate=args.fault_rate, gone_rate=args.gone_rate,
+                        api_rate=args.api_fault_rate, seed=args.fault_seed, hang_s=60.0)
+    except ValueError as e:
+        print(f"facelib flickr serve: error: {e}", file=sys.stderr)
+        return 2
+    server = LocalFlickr(make_catalog(args.photos), faults=faults, lifetime_s=args.lifetime).start(args.port)
     print(f"demo Flickr at {server.api_url} (API key: {server.api_key}; stops in {args.lifetime:g} s)\n"
           f"  FLICKR_API_KEY={server.api_key} facelib flickr crawl OUT --profile demo "
           f"--api-url {server.api_url} --tags people portrait", flush=True)

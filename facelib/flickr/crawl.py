@@ -7,8 +7,9 @@ in WAL mode, written by the main thread only):
 * ``windows``: for each tag, the upload-date windows (:func:`facelib.flickr.api.plan_windows`)
   and the next page to fetch; a page's photos and the page's completion commit together;
 * ``photos``: each photo once (the id is the key), with owner, licence, Flickr tags, upload date,
-  the image URL, and the download's status (``pending``, ``done``, ``failed``), tries, reason,
-  file, size and SHA-256;
+  the image URL, and the download's status (``pending``, ``done``, ``failed``), tries, the
+  number of runs that tried it (``runs``), whether its failure was transient (``retryable``),
+  reason, file, size and SHA-256;
 * ``photo_tags``: every query tag that found each photo (de-duplication across tags);
 * ``invalid``: search records that were refused (a photo id such as ``../x``, no URL, a licence
   not asked for), with the reason;
@@ -17,11 +18,31 @@ in WAL mode, written by the main thread only):
 Downloads run on a thread pool (``recipe.concurrency``) under a global rate limit, with the
 retry rules of :mod:`facelib.flickr.transport`. Every body is checked (status, content type,
 magic bytes, size cap, and a full decode with :func:`facelib.images.load_image`) before it is
-renamed from ``images/NN/.ID.PID.part`` to ``images/NN/ID.jpg``: the file name comes from the
-photo id, which must be a decimal number, never from anything else the server sends.
+renamed from ``images/NN/.ID.PID.TID.part`` to ``images/NN/ID.jpg``: the file name comes from
+the photo id, which must be a decimal number, never from anything else the server sends. A body
+that is not the photo (a wrong content type, an HTML page, bytes that do not decode) is retried
+like a 5xx, within the run's ``max_tries``.
 
-Killing the process at any moment (even ``kill -9``) and rerunning the same command loses only
-the downloads in flight: no photo twice, no truncated file.
+What is final and what is not: a 404 or 410, a redirect off the photo hosts, a refused id, or a
+body that stayed invalid through every try of a run is final (``status = 'failed'``,
+``retryable = 0``; ``--retry-failed`` tries again). A photo that failed for a transient reason
+(5xx, 429, timeouts, resets, truncated bodies) is ``failed`` with ``retryable = 1`` and is
+tried again by the next run of the same command, until ``recipe.max_download_runs`` runs have
+tried it, so that rerunning converges.
+
+The folder and the database agree after any kill: at start every temporary file the crawler
+writes (``images/*/.*.part``, ``.photos.parquet.*.tmp``) is removed, a photo marked done whose
+file is missing or has another size is downloaded again, and a file in place for a photo not
+marked done (killed between the rename and the database update) is verified (size, magic bytes,
+full decode) and recorded as done without a download, or removed. Killing the process at any
+moment (even ``kill -9``) and rerunning the same command loses only the downloads in flight: no
+photo twice, no truncated file, no photo lost.
+
+Fault injection for the kill tests: with ``FACELIB_CRAWL_KILL_AT=POINT:N`` in the environment
+the process sends itself SIGKILL the N-th time it reaches ``POINT``: ``search`` (a result page
+committed), ``rename`` (a photo renamed into place, its database update not yet made),
+``download`` (a download's result recorded) or ``parquet`` (``photos.parquet`` written to its
+temporary name, not yet renamed). Unset, nothing happens.
 
 Command line: ``facelib flickr crawl OUT --tags ... --licenses ... --max-photos N`` (the key
 comes from ``FLICKR_API_KEY``). Shown in ``notebooks/02_flickr_face.py``.
@@ -37,6 +58,8 @@ import hashlib
 import json
 import os
 import random
+import re
+import signal
 import sqlite3
 import threading
 import time
@@ -53,12 +76,14 @@ from facelib.flickr.api import API_URL, LICENSES, FlickrClient, plan_windows, to
 from facelib.flickr.tags import TAGS, check_tags
 from facelib.flickr.transport import (
     GaveUp,
+    InvalidBody,
     PermanentError,
     RateLimiter,
     RetryPolicy,
     TransientError,
     download_to,
     host_allowed,
+    image_kind,
     with_retries,
 )
 
@@ -80,7 +105,8 @@ CREATE TABLE IF NOT EXISTS photos(id TEXT PRIMARY KEY, seq INTEGER NOT NULL, own
     ownername TEXT, license INTEGER, flickr_tags TEXT, date_upload INTEGER, url TEXT, title TEXT,
     status TEXT NOT NULL DEFAULT 'pending', tries INTEGER NOT NULL DEFAULT 0,
     reason TEXT NOT NULL DEFAULT '', file TEXT NOT NULL DEFAULT '',
-    bytes INTEGER NOT NULL DEFAULT 0, sha256 TEXT NOT NULL DEFAULT '');
+    bytes INTEGER NOT NULL DEFAULT 0, sha256 TEXT NOT NULL DEFAULT '',
+    runs INTEGER NOT NULL DEFAULT 0, retryable INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS photos_status ON photos(status, seq);
 CREATE TABLE IF NOT EXISTS photo_tags(photo_id TEXT NOT NULL, tag TEXT NOT NULL,
     PRIMARY KEY(photo_id, tag));
@@ -108,6 +134,10 @@ class CrawlState:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(photos)")}
+        for column in ("runs", "retryable"):  # folders started by an earlier version
+            if column not in have:
+                self.db.execute(f"ALTER TABLE photos ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
@@ -162,6 +192,11 @@ class CrawlSummary:
     total_done: int = 0
     total_failed: int = 0
     total_pending: int = 0
+    total_retryable: int = 0
+    requeued: int = 0
+    recovered: int = 0
+    redownload: int = 0
+    removed_temp: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     retry_reasons: dict[str, int] = field(default_factory=dict)
 
@@ -171,15 +206,36 @@ class CrawlSummary:
 
     def __str__(self) -> str:
         why = ", ".join(f"{k}: {v}" for k, v in sorted(self.reasons.items())) or "none"
+        fixed = (f"start: {self.removed_temp} temporary files removed, {self.recovered} photos found in "
+                 f"place and recorded, {self.redownload} to download again, {self.requeued} failed "
+                 "transiently before and tried again\n")
         return (
+            fixed +
             f"search: {self.api_calls} API calls, {self.new_photos} new photos, "
             f"{self.invalid_records} records refused ({self.search_seconds:.1f} s)\n"
             f"download: {self.downloaded} photos ({self.bytes / 1e6:.1f} MB, "
             f"{self.photos_per_s:.1f} photos/s), {self.failed} failed ({why}), "
             f"{self.retries} retries ({self.download_seconds:.1f} s)\n"
             f"folder: {self.total_photos} photos: {self.total_done} downloaded, "
-            f"{self.total_failed} failed, {self.total_pending} pending"
+            f"{self.total_failed} failed ({self.total_retryable} of them transiently: the next run "
+            f"tries them again), {self.total_pending} pending"
         )
+
+
+KILL_ENV = "FACELIB_CRAWL_KILL_AT"
+_kill_counts: collections.Counter[str] = collections.Counter()
+_kill_lock = threading.Lock()
+
+
+def _kill_point(name: str) -> None:
+    """SIGKILL this process the N-th time ``name`` is reached, if ``FACELIB_CRAWL_KILL_AT=name:N``."""
+    spec = os.environ.get(KILL_ENV)
+    if not spec or not spec.startswith(name + ":"):
+        return
+    with _kill_lock:
+        _kill_counts[name] += 1
+        if _kill_counts[name] == int(spec.split(":", 1)[1]):
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 @contextlib.contextmanager
@@ -273,6 +329,7 @@ def _search(state: CrawlState, client: FlickrClient, tags: Sequence[str], licens
                             last = page * res.per_page >= reachable or page >= res.pages or not res.photos
                             db.execute("UPDATE windows SET next_page = ?, done = ? WHERE tag = ? AND start = ?",
                                        (page + 1, int(last), tag, start))
+                    _kill_point("search")
                     if stop_all or tag_full or page * res.per_page >= reachable or page >= res.pages \
                             or not res.photos:
                         break
@@ -304,6 +361,7 @@ class _Result:
     file: str = ""
     bytes: int = 0
     sha256: str = ""
+    retryable: bool = False
 
 
 def _sha256(path: Path) -> str:
@@ -356,35 +414,104 @@ class _Downloader:
             try:
                 images.load_image(tmp, max_pixels=self.max_pixels)
             except images.ImageDecodeError as e:
-                raise PermanentError(f"{what}: does not decode ({e.reason}: {e.detail})") from None
+                raise InvalidBody(f"{what}: does not decode ({e.reason}: {e.detail})") from None
             return suffix, n
 
         try:
             (suffix, n), tries = with_retries(attempt, self.policy, rng, on_retry=self._retry)
-        except (PermanentError, GaveUp) as e:
+        except PermanentError as e:
             tmp.unlink(missing_ok=True)
-            tries = e.tries if isinstance(e, GaveUp) else 1
-            reason = f"gave up after {e.tries} tries: {e.reason}" if isinstance(e, GaveUp) else e.reason
-            return _Result(photo_id, False, tries, reason)
+            return _Result(photo_id, False, 1, e.reason)
+        except GaveUp as e:
+            tmp.unlink(missing_ok=True)
+            final = " (invalid every time: final)" if e.invalid_only else ""
+            return _Result(photo_id, False, e.tries, f"gave up after {e.tries} tries: {e.reason}{final}",
+                           retryable=not e.invalid_only)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         final = rel[: -len(".jpg")] + suffix
         digest = _sha256(tmp)
         os.replace(tmp, self.out / final)
+        _kill_point("rename")
         return _Result(photo_id, True, tries, "", final, n, digest)
 
 
 def _short_reason(reason: str) -> str:
     """Group failure reasons for the summary (drop the photo id)."""
-    text = reason.split(": ", 1)[1] if reason.startswith("photo ") and ": " in reason else reason
+    text = re.sub(r"photo [^:]*: ", "", reason, count=1)
     return text.split(" (")[0][:60]
+
+
+def _verified(path: Path, max_bytes: int, max_pixels: int) -> tuple[int, str] | None:
+    """(size, SHA-256) of a stored photo that passes the download's checks, or None.
+
+    The checks: size within ``(0, max_bytes]``, magic bytes of the format its suffix names, and
+    a full decode (:func:`facelib.images.load_image`).
+    """
+    try:
+        size = path.stat().st_size
+        if not 0 < size <= max_bytes:
+            return None
+        with open(path, "rb") as f:
+            kind = image_kind(f.read(16))
+        if kind is None or {"jpeg": ".jpg"}.get(kind, f".{kind}") != path.suffix:
+            return None
+        images.load_image(path, max_pixels=max_pixels)
+    except (OSError, images.ImageDecodeError):
+        return None
+    return size, _sha256(path)
+
+
+def _stored_files(out: Path) -> dict[str, Path]:
+    """Photo id -> its file under ``images/`` (names made by :func:`photo_path`)."""
+    found: dict[str, Path] = {}
+    root = out / IMAGES
+    if not root.is_dir():
+        return found
+    for folder in os.scandir(root):
+        if not folder.is_dir():
+            continue
+        for entry in os.scandir(folder.path):
+            stem, dot, _ = entry.name.partition(".")
+            if dot and not entry.name.startswith(".") and stem.isdigit() and entry.is_file():
+                found[stem] = Path(entry.path)
+    return found
+
+
+def _reconcile(out: Path, state: CrawlState, recipe: recipes.Flickr, summary: CrawlSummary) -> None:
+    """Make the database and the folder agree after whatever stopped the last run (see module doc)."""
+    for tmp in [*(out / IMAGES).glob("*/.*"), *out.glob(f".{PHOTOS}.*")]:  # every temp name we write
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            summary.removed_temp += 1
+    files = _stored_files(out)
+    max_pixels = recipes.crop().max_image_pixels
+    with state.tx() as db:
+        for pid, rel, size in db.execute("SELECT id, file, bytes FROM photos WHERE status = 'done'").fetchall():
+            path = files.get(pid)
+            if path is None or path.relative_to(out).as_posix() != rel or path.stat().st_size != size:
+                db.execute("UPDATE photos SET status = 'pending', file = '', bytes = 0, sha256 = '' WHERE id = ?",
+                           (pid,))
+                summary.redownload += 1
+        for (pid,) in db.execute("SELECT id FROM photos WHERE status != 'done'").fetchall():
+            path = files.get(pid)
+            if path is None:
+                continue
+            ok = _verified(path, recipe.max_bytes, max_pixels)
+            if ok is None:
+                path.unlink(missing_ok=True)
+                continue
+            db.execute("UPDATE photos SET status = 'done', reason = '', retryable = 0, file = ?, bytes = ?, "
+                       "sha256 = ? WHERE id = ?", (path.relative_to(out).as_posix(), ok[0], ok[1], pid))
+            summary.recovered += 1
 
 
 def _download(out: Path, state: CrawlState, recipe: recipes.Flickr, hosts: Sequence[str],
               summary: CrawlSummary, progress: bool, seed: int | None) -> None:
-    for part in (out / IMAGES).glob(f"*/.*{PART}"):  # left by a killed run
-        part.unlink(missing_ok=True)
+    summary.requeued = state.db.execute(
+        "UPDATE photos SET status = 'pending' WHERE status = 'failed' AND retryable = 1 AND runs < ?",
+        (recipe.max_download_runs,)).rowcount
     todo = state.db.execute("SELECT id, url FROM photos WHERE status = 'pending' ORDER BY seq").fetchall()
     if not todo:
         return
@@ -409,9 +536,10 @@ def _download(out: Path, state: CrawlState, recipe: recipes.Flickr, hosts: Seque
                     r = fut.result()
                     status = "done" if r.ok else "failed"
                     state.db.execute(
-                        "UPDATE photos SET status = ?, tries = tries + ?, reason = ?, file = ?, "
-                        "bytes = ?, sha256 = ? WHERE id = ?",
-                        (status, r.tries, r.reason, r.file, r.bytes, r.sha256, r.id))
+                        "UPDATE photos SET status = ?, tries = tries + ?, runs = runs + 1, retryable = ?, "
+                        "reason = ?, file = ?, bytes = ?, sha256 = ? WHERE id = ?",
+                        (status, r.tries, int(r.retryable), r.reason, r.file, r.bytes, r.sha256, r.id))
+                    _kill_point("download")
                     if r.ok:
                         summary.downloaded += 1
                         summary.bytes += r.bytes
@@ -440,7 +568,8 @@ def photos_table(out: Path | str) -> pd.DataFrame:
     """The crawl's photos, one row each, with every query tag that found it.
 
     Columns: ``photo_id, owner, ownername, license, license_name, tags`` (the query tags, a list),
-    ``flickr_tags, date_upload, url, page_url, status, tries, reason, file, bytes, sha256``.
+    ``flickr_tags, date_upload, url, page_url, status, tries, runs, retryable, reason, file, bytes,
+    sha256`` (``runs``: runs that tried to download it; ``retryable``: its failure was transient).
     """
     path = Path(out) / STATE
     if not path.is_file():
@@ -457,8 +586,8 @@ def photos_table(out: Path | str) -> pd.DataFrame:
     photos["license_name"] = photos["license"].map(LICENSES).fillna("unknown")
     photos["page_url"] = "https://www.flickr.com/photos/" + photos["owner"] + "/" + photos["photo_id"]
     return photos[["photo_id", "owner", "ownername", "license", "license_name", "tags", "flickr_tags",
-                   "date_upload", "url", "page_url", "title", "status", "tries", "reason", "file",
-                   "bytes", "sha256"]]
+                   "date_upload", "url", "page_url", "title", "status", "tries", "runs", "retryable",
+                   "reason", "file", "bytes", "sha256"]]
 
 
 def windows_table(out: Path | str) -> pd.DataFrame:
@@ -517,7 +646,8 @@ def crawl(
         max_per_tag: take at most this many photos per tag.
         photo_hosts: hosts photos may be downloaded from (default: Flickr's image hosts, or the
             API's host for any other API URL, such as the local server).
-        retry_failed: download again the photos an earlier run gave up on.
+        retry_failed: download again every photo that failed before, final failures included
+            (transient ones are tried again anyway, up to ``recipe.max_download_runs`` runs).
         download: run the download phase (``False``: search only).
         progress: progress bars.
         seed: seed of the backoff jitter.
@@ -547,6 +677,7 @@ def crawl(
                 "licenses": sorted(licenses), "size_suffix": recipe.size_suffix,
                 "min_upload_date": to_unix(recipe.min_upload_date),
             })
+            _reconcile(out, state, recipe, summary)
             if state.meta("max_upload_date") is None:  # fixed at the first run, so reruns agree
                 now = int(_dt.datetime.now(_dt.timezone.utc).timestamp())
                 state.db.execute("INSERT INTO meta VALUES ('max_upload_date', ?)", (json.dumps(now),))
@@ -554,15 +685,18 @@ def crawl(
             _search(state, client, tags, licenses, max_photos, max_per_tag, summary, progress)
             summary.search_seconds = time.perf_counter() - ts
             if retry_failed:
-                state.db.execute("UPDATE photos SET status = 'pending', reason = '' WHERE status = 'failed'")
+                state.db.execute("UPDATE photos SET status = 'pending', reason = '', runs = 0 WHERE status = 'failed'")
             if download:
                 td = time.perf_counter()
                 _download(out, state, recipe, photo_hosts, summary, progress, seed)
                 summary.download_seconds = time.perf_counter() - td
             counts = dict(state.db.execute("SELECT status, COUNT(*) FROM photos GROUP BY status").fetchall())
+            summary.total_retryable = state.one(
+                "SELECT COUNT(*) FROM photos WHERE status = 'failed' AND retryable = 1 AND runs < ?",
+                (recipe.max_download_runs,))
         finally:
             state.close()
-        storage.write_manifest(photos_table(out), out / PHOTOS)
+        storage.write_manifest(photos_table(out), out / PHOTOS, before_rename=lambda _: _kill_point("parquet"))
     summary.total_done = counts.get("done", 0)
     summary.total_failed = counts.get("failed", 0)
     summary.total_pending = counts.get("pending", 0)

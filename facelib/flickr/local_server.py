@@ -13,9 +13,13 @@ and without an API key. :class:`LocalFlickr` serves, on ``127.0.0.1`` only:
   scikit-image. The same id always gives the same bytes, and the server keeps what it put in
   every photo it served (:meth:`LocalFlickr.truth`), so a page can score the detector.
 
-:class:`Faults` injects what a real crawl meets: 429 with ``Retry-After``, 500, slow responses,
-connection resets, truncated bodies, HTML instead of JPEG, a wrong content type, duplicate
-photos across pages and tags, and photo ids such as ``../../x`` that must never reach a path.
+:class:`Faults` injects what a real crawl meets: 429 with ``Retry-After``, 500 and 503, slow and
+hanging responses, connection resets, truncated bodies, corrupt JPEGs, HTML instead of JPEG, a
+wrong content type, 404/410 for photos that are gone, redirects to a placeholder elsewhere,
+duplicate photos across pages and tags, and photo ids such as ``../../x`` that must never reach
+a path. Faults are given per photo (``Faults.photo``), or drawn for every request at a rate
+(``Faults.rate``, ``Faults.gone_rate``, ``Faults.api_rate``) from a hash of (seed, photo id,
+request number): the same seed gives the same faults whatever the order or timing of requests.
 
 The server runs in a daemon thread with a bounded request loop: it stops by itself after
 ``lifetime_s`` seconds (or ``max_requests`` requests) even if nobody calls :meth:`stop`.
@@ -44,19 +48,22 @@ import numpy as np
 from facelib.flickr import scenes
 from facelib.flickr.tags import TAGS, normalize_tag
 
-__all__ = ["Photo", "Faults", "FAULT_KINDS", "make_catalog", "demo_faults", "photo_seed", "render_scene",
-           "render_photo", "LocalFlickr"]
+__all__ = ["Photo", "Faults", "FAULT_KINDS", "TRANSIENT", "GONE", "RATE_KINDS", "DEMO_FAULTS", "make_catalog",
+           "demo_faults", "photo_seed", "render_scene", "render_photo", "LocalFlickr"]
 
 API_PATH = "/services/rest/"
 PHOTO_PATH = "/photos/"
 # Licences the catalogue mixes: reusable ones and some that a default crawl must filter out.
 CATALOG_LICENSES = (4, 9, 10, 11, 0, 1, 2, 5)
 
-# Transient faults fail ``Faults.transient_times`` times per photo, then serve the photo;
-# permanent ones always fail.
-TRANSIENT = ("429", "500", "slow", "reset", "truncated")
-PERMANENT = ("html", "wrong_type", "404", "huge", "redirect_away")
-FAULT_KINDS = TRANSIENT + PERMANENT
+# A photo's fault (Faults.photo) fails Faults.transient_times requests, then the photo is served,
+# unless the photo is in Faults.lasting; the photo of a GONE fault is never served.
+TRANSIENT = ("429", "500", "503", "slow", "hang", "reset", "truncated", "html", "wrong_type", "corrupt", "huge")
+GONE = ("404", "410", "redirect_away")
+FAULT_KINDS = TRANSIENT + GONE
+# What a request meets at Faults.rate (every transient kind but "huge", a 64 MB body).
+RATE_KINDS = tuple(k for k in TRANSIENT if k != "huge")
+API_KINDS = ("429", "500", "503")
 
 
 @dataclass(frozen=True)
@@ -79,7 +86,15 @@ class Faults:
 
     Attributes:
         photo: photo id -> one of :data:`FAULT_KINDS`.
-        transient_times: how many requests of a transient fault fail before the photo is served.
+        transient_times: how many requests of a photo's fault fail before the photo is served
+            (not for :data:`GONE` faults, nor photos in ``lasting``: those always fail).
+        lasting: photo ids whose fault never clears.
+        rate: probability that a photo request meets a fault, drawn from ``kinds``.
+        kinds: the faults ``rate`` draws from (default :data:`RATE_KINDS`).
+        gone_rate: fraction of the photos that are gone: always 404 or 410.
+        api_rate: probability that an API call answers 429, 500 or 503.
+        seed: seed of the drawn faults (a hash of seed, photo id and request number).
+        hang_s: a ``hang`` response sends its headers and part of the body, then stalls this long.
         retry_after_s: the ``Retry-After`` of a 429 (seconds; fractional values are sent as is).
         slow_s: how long a ``slow`` response sleeps before answering.
         latency_s: added to every photo response (a network round trip).
@@ -101,11 +116,56 @@ class Faults:
     api_unavailable: int = 0
     duplicate_pages: bool = False
     evil_ids: bool = False
+    lasting: tuple[str, ...] = ()
+    rate: float = 0.0
+    kinds: tuple[str, ...] = RATE_KINDS
+    gone_rate: float = 0.0
+    api_rate: float = 0.0
+    seed: int = 0
+    hang_s: float = 10.0
 
     def __post_init__(self) -> None:
         for pid, kind in self.photo.items():
             if kind not in FAULT_KINDS:
                 raise ValueError(f"Faults.photo[{pid!r}]: unknown fault {kind!r}; one of {FAULT_KINDS}")
+        for kind in self.kinds:
+            if kind not in TRANSIENT:
+                raise ValueError(f"Faults.kinds: {kind!r} is not a transient fault; one of {TRANSIENT}")
+        for name in ("rate", "gone_rate", "api_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"Faults.{name} must be in [0, 1], got {getattr(self, name)}")
+
+    def _u(self, *parts: object) -> float:
+        """A number in [0, 1) drawn from a hash of the seed and ``parts`` (no shared state)."""
+        h = hashlib.sha256(":".join(map(str, (self.seed, *parts))).encode()).digest()
+        return int.from_bytes(h[:8], "big") / 2.0**64
+
+    def gone(self, photo_id: str) -> str:
+        """The fault that makes ``photo_id`` unreachable ('' if it can be downloaded)."""
+        kind = self.photo.get(photo_id, "")
+        if kind in GONE or (kind and photo_id in self.lasting):
+            return kind
+        if self.gone_rate and self._u("gone", photo_id) < self.gone_rate:
+            return "404" if self._u("gone-kind", photo_id) < 0.5 else "410"
+        return ""
+
+    def for_request(self, photo_id: str, n: int) -> str:
+        """The fault request ``n`` (from 1) for ``photo_id`` meets ('' none)."""
+        kind = self.photo.get(photo_id, "")
+        if kind:
+            return kind if kind in GONE or photo_id in self.lasting or n <= self.transient_times else ""
+        gone = self.gone(photo_id)
+        if gone:
+            return gone
+        if self.rate and self.kinds and self._u("photo", photo_id, n) < self.rate:
+            return self.kinds[int(self._u("kind", photo_id, n) * len(self.kinds))]
+        return ""
+
+    def for_api_call(self, n: int) -> str:
+        """The fault API call ``n`` (from 1) meets, drawn at ``api_rate`` ('' none)."""
+        if self.api_rate and self._u("api", n) < self.api_rate:
+            return API_KINDS[int(self._u("api-kind", n) * len(API_KINDS))]
+        return ""
 
 
 EVIL_IDS = ("../../evil", "..", "12/../../34", "/etc/passwd", "5\x00.jpg")
@@ -149,15 +209,23 @@ def make_catalog(
     return photos
 
 
-def demo_faults(photos: Sequence[Photo], licenses: Sequence[int] = (4, 9, 10, 11), latency_s: float = 0.02) -> Faults:
-    """One photo with each fault (except ``slow``), chosen among photos with ``licenses``.
+#: The demo's faults: each transient one is retried into a download; the photo of the last, a
+#: body that stays over the size cap, and the gone ones end as failures with their reason.
+DEMO_FAULTS = ("429", "500", "reset", "truncated", "html", "wrong_type", "corrupt", "404", "410",
+               "redirect_away", "huge")
 
-    What the book's demo crawl meets: every transient fault is retried into a download, every
-    permanent one ends as a failure with its reason.
+
+def demo_faults(photos: Sequence[Photo], licenses: Sequence[int] = (4, 9, 10, 11), latency_s: float = 0.02) -> Faults:
+    """One photo with each of :data:`DEMO_FAULTS`, chosen among photos with ``licenses``.
+
+    What the book's demo crawl meets: every transient fault is retried into a download; a photo
+    that is gone, and one whose body stays invalid through every try, end as failures with their
+    reason.
     """
     keep = sorted((p for p in photos if p.license in set(licenses)), key=lambda p: (p.date_upload, p.id))
-    kinds = [k for k in FAULT_KINDS if k != "slow"]  # among the oldest photos: a crawl meets them first
-    return Faults(photo={p.id: k for p, k in zip(keep[1::3], kinds)}, latency_s=latency_s,
+    chosen = list(zip(keep[1::3], DEMO_FAULTS))  # among the oldest photos: a crawl meets them first
+    return Faults(photo={p.id: k for p, k in chosen}, latency_s=latency_s,
+                  lasting=tuple(p.id for p, k in chosen if k == "huge"),
                   duplicate_pages=True, evil_ids=True, api_429=1, retry_after_s=0.2)
 
 
@@ -257,6 +325,7 @@ class LocalFlickr:
 
     Attributes:
         hits: request path -> number of requests (photo paths and ``"api"``).
+        served: fault kind -> photo requests answered with it (``""``: the photo).
         times: request path -> monotonic times of the requests.
     """
 
@@ -282,6 +351,7 @@ class LocalFlickr:
         self.max_requests = max_requests
         self.cache_size = cache_size
         self.hits: collections.Counter[str] = collections.Counter()
+        self.served: collections.Counter[str] = collections.Counter()
         self.times: dict[str, list[float]] = collections.defaultdict(list)
         self._lock = threading.Lock()
         self._cache: collections.OrderedDict[str, bytes] = collections.OrderedDict()
@@ -440,6 +510,11 @@ class LocalFlickr:
 
     def _api(self, h: _Handler, q: dict[str, list[str]]) -> None:
         n = self._hit("api")
+        drawn = self.faults.for_api_call(n)
+        if drawn:
+            h._send(int(drawn), b"<html>busy</html>", "text/html",
+                    {"Retry-After": f"{self.faults.retry_after_s:g}"} if drawn == "429" else None)
+            return
         if n <= self.faults.api_429:
             h._send(429, b"Too Many Requests", "text/plain",
                     {"Retry-After": f"{self.faults.retry_after_s:g}"})
@@ -464,15 +539,28 @@ class LocalFlickr:
             return
         if self.faults.latency_s:
             time.sleep(self.faults.latency_s)
-        kind = self.faults.photo.get(pid, "")
-        failing = kind in PERMANENT or (kind in TRANSIENT and n <= self.faults.transient_times)
+        kind = self.faults.for_request(pid, n)
+        with self._lock:
+            self.served[kind] += 1
         data = self.photo_bytes(pid)
-        if not failing:
+        if not kind:
             h._send(200, data, "image/jpeg")
         elif kind == "429":
             h._send(429, b"slow down", "text/plain", {"Retry-After": f"{self.faults.retry_after_s:g}"})
-        elif kind == "500":
-            h._send(500, b"<html>oops</html>", "text/html")
+        elif kind in ("500", "503"):
+            h._send(int(kind), b"<html>oops</html>", "text/html")
+        elif kind == "hang":  # headers and a first part, then nothing: the client's read times out
+            h.send_response(200)
+            h.send_header("Content-Type", "image/jpeg")
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data[:1024])
+            h.wfile.flush()
+            self._stop.wait(self.faults.hang_s)
+            h._reset()
+        elif kind == "corrupt":  # a JPEG's header, then bytes that do not decode; the length is right
+            junk = np.random.default_rng(int(hashlib.sha256(f"{pid}:{n}".encode()).hexdigest()[:12], 16))
+            h._send(200, data[:600] + junk.bytes(len(data) - 600), "image/jpeg")
         elif kind == "slow":
             time.sleep(self.faults.slow_s)
             h._send(200, data, "image/jpeg")
@@ -491,8 +579,8 @@ class LocalFlickr:
                     "text/html; charset=utf-8")
         elif kind == "wrong_type":
             h._send(200, data, "application/octet-stream")
-        elif kind == "404":
-            h._send(404, b"<html>gone</html>", "text/html")
+        elif kind in ("404", "410"):
+            h._send(int(kind), b"<html>gone</html>", "text/html")
         elif kind == "redirect_away":  # as Flickr sends a deleted photo to a placeholder elsewhere
             port = self._server.server_address[1] if self._server else 0
             h._send(302, b"", "text/html", {"Location": f"http://localhost:{port}{PHOTO_PATH}{name}"})

@@ -2,12 +2,17 @@
 
 A crawl of millions of photos meets every transient failure there is. The rules here:
 
-* 429 (honouring ``Retry-After``), 5xx, timeouts, connection resets and truncated bodies are
-  *transient*: retried with exponential backoff and full jitter (delay drawn uniformly in
-  ``[0, min(backoff_max, backoff * 2**try)]``, never less than ``Retry-After``), up to
-  ``max_tries`` tries, after which :class:`GaveUp` carries the last reason;
-* other 4xx, a wrong content type, a body that is not an image or is over the size cap are
-  *permanent*: no retry, the reason is recorded;
+* 429 (honouring ``Retry-After``), 5xx, other 4xx than 404/410, timeouts, connection resets and
+  truncated bodies are *transient*: retried with exponential backoff and full jitter (delay
+  drawn uniformly in ``[0, min(backoff_max, backoff * 2**try)]``, never less than
+  ``Retry-After``), up to ``max_tries`` tries, after which :class:`GaveUp` carries the last
+  reason;
+* a 200 whose body is not the photo (a wrong content type, an HTML page, bytes without an
+  image's magic, over the size cap, or that do not decode) is an :class:`InvalidBody`: proxies,
+  CDNs and rate limiters send such pages now and then, so it is retried like a 5xx; only a body
+  that stays invalid through every try is final (:attr:`GaveUp.invalid_only`);
+* 404 and 410 (the photo is gone) and a redirect to a host that is not allowed (Flickr's
+  placeholder for a deleted photo) are *permanent*: no retry, the reason is recorded;
 * a body is streamed to a temporary file, never held in memory.
 
 Messages never contain a request URL (API URLs carry the key). Used by
@@ -33,6 +38,7 @@ __all__ = [
     "RateLimiter",
     "RetryPolicy",
     "TransientError",
+    "InvalidBody",
     "PermanentError",
     "GaveUp",
     "backoff_delay",
@@ -61,8 +67,12 @@ class TransientError(Exception):
         self.retry_after = retry_after
 
 
+class InvalidBody(TransientError):
+    """A 200 answer whose body is not the photo (HTML, wrong type, bad bytes): retried like a 5xx."""
+
+
 class PermanentError(Exception):
-    """A failure that another try would repeat (404, not an image, too large, ...)."""
+    """A failure that another try would repeat (404, 410, a redirect off the allowed hosts, ...)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -70,12 +80,17 @@ class PermanentError(Exception):
 
 
 class GaveUp(Exception):
-    """A transient failure persisted for ``tries`` tries; ``reason`` is the last one."""
+    """A transient failure persisted for ``tries`` tries; ``reason`` is the last one.
 
-    def __init__(self, reason: str, tries: int) -> None:
+    ``invalid_only``: every try got a body that was not the photo (:class:`InvalidBody`): the
+    answer is final, not a passing fault.
+    """
+
+    def __init__(self, reason: str, tries: int, invalid_only: bool = False) -> None:
         super().__init__(f"gave up after {tries} tries: {reason}")
         self.reason = reason
         self.tries = tries
+        self.invalid_only = invalid_only
 
 
 class RateLimiter:
@@ -143,12 +158,14 @@ def with_retries(
         GaveUp: ``policy.max_tries`` transient failures.
     """
     rng = rng or random.Random()
+    invalid_only = True
     for attempt in range(policy.max_tries):
         try:
             return fn(), attempt + 1
         except TransientError as e:
+            invalid_only = invalid_only and isinstance(e, InvalidBody)
             if attempt + 1 >= policy.max_tries:
-                raise GaveUp(e.reason, attempt + 1) from None
+                raise GaveUp(e.reason, attempt + 1, invalid_only) from None
             delay = backoff_delay(attempt, policy, rng, e.retry_after)
             if on_retry is not None:
                 on_retry(attempt, e, delay)
@@ -173,6 +190,8 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: HTTP statuses that say the resource is gone for good: never retried.
+GONE = (404, 410)
 
 
 def host_allowed(url: str, hosts: Sequence[str]) -> bool:
@@ -223,9 +242,9 @@ def open_url(url: str, timeout: float, what: str, hosts: Sequence[str] | None = 
         e.close()
         if code == 429:
             raise TransientError(f"{what}: HTTP 429 too many requests", retry_after) from None
-        if code >= 500:
-            raise TransientError(f"{what}: HTTP {code}", retry_after) from None
-        raise PermanentError(f"{what}: HTTP {code}") from None
+        if code in GONE:
+            raise PermanentError(f"{what}: HTTP {code}") from None
+        raise TransientError(f"{what}: HTTP {code}", retry_after) from None
     except (TimeoutError, socket.timeout):
         raise TransientError(f"{what}: timed out after {timeout:g} s") from None
     except urllib.error.URLError as e:
@@ -267,17 +286,18 @@ def download_to(url: str, dest: Path, timeout: float, max_bytes: int, what: str,
         (file suffix for the format, number of bytes written).
 
     Raises:
-        TransientError, PermanentError. ``dest`` may be left behind; the caller removes it.
+        TransientError (:class:`InvalidBody` for a body that is not the photo), PermanentError.
+        ``dest`` may be left behind; the caller removes it.
     """
     resp = open_url(url, timeout, what, hosts)
     try:
         ctype = (resp.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if ctype not in IMAGE_TYPES:
-            raise PermanentError(f"{what}: content type {ctype or 'missing'!r} is not an image type")
+            raise InvalidBody(f"{what}: content type {ctype or 'missing'!r} is not an image type")
         declared = resp.headers.get("Content-Length")
         length = int(declared) if declared and declared.isdigit() else None
         if length is not None and length > max_bytes:
-            raise PermanentError(f"{what}: {length} bytes declared, over the {max_bytes}-byte cap")
+            raise InvalidBody(f"{what}: {length} bytes declared, over the {max_bytes}-byte cap")
         n = 0
         with open(dest, "wb") as f:
             while True:
@@ -292,12 +312,12 @@ def download_to(url: str, dest: Path, timeout: float, max_bytes: int, what: str,
                 if n == 0:
                     kind = image_kind(chunk[:16])
                     if kind is None:
-                        raise PermanentError(f"{what}: the body is not an image (no image magic bytes)")
+                        raise InvalidBody(f"{what}: the body is not an image (no image magic bytes)")
                     if ctype not in _KIND_TYPES[kind]:
-                        raise PermanentError(f"{what}: content type {ctype!r} but the body is {kind}")
+                        raise InvalidBody(f"{what}: content type {ctype!r} but the body is {kind}")
                 n += len(chunk)
                 if n > max_bytes:
-                    raise PermanentError(f"{what}: body over the {max_bytes}-byte cap")
+                    raise InvalidBody(f"{what}: body over the {max_bytes}-byte cap")
                 f.write(chunk)
         if length is not None and n < length:
             raise TransientError(f"{what}: truncated body ({n} of {length} bytes)")

@@ -32,7 +32,7 @@ from .allocation import Resources, cpu_resources, resources
 from .cli import add_cli
 from .cluster_options import _parse_sets, add_cluster_arguments, launch_from_args, submit_from_cli
 from .clusters import EXECUTORS, Cluster, cluster, clusters_file, load_clusters
-from .dry_run import Plan, plan
+from .dry_run import Plan, local_plan, plan
 from .errors import JobEndedWithoutResult, JobTimeout, LaunchError
 from .events import read_events, record_event
 from .executors import make_executor
@@ -60,6 +60,7 @@ __all__ = [
     "make_executor",
     "Plan",
     "plan",
+    "local_plan",
     "submit",
     "submit_array",
     "REGISTRY_NAME",

@@ -55,7 +55,9 @@ def add_cluster_arguments(parser: argparse.ArgumentParser, default_cluster: str 
     parser.add_argument("--results", default="results",
                         help="results root: the registry jobs.jsonl (default results)")
     parser.add_argument("--dry-run", action="store_true",
-                        help="print the sbatch parameters and script, submit nothing")
+                        help="with --cluster: print the sbatch parameters and script, submit nothing; "
+                             "without: print what would run in this process. Nothing is trained, "
+                             "written or started")
     parser.add_argument("--wait", type=float, default=None, metavar="SECONDS",
                         help="wait at most this long for the result (default: return at once)")
 

@@ -1,4 +1,8 @@
-"""Dry runs: the exact sbatch script or executor parameters of a job, submitting nothing."""
+"""Dry runs: the exact sbatch script or executor parameters of a job, submitting nothing.
+
+Without a cluster, a training command's ``--dry-run`` prints :func:`local_plan`: what would run
+in this process (recipe, data, output folder, resume state), and runs nothing.
+"""
 
 from __future__ import annotations
 
@@ -53,6 +57,14 @@ class Plan:
         if self.script:
             lines += ["", self.script]
         return "\n".join(lines)
+
+
+def local_plan(command: str, items: list[tuple[str, str]]) -> str:
+    """The text of a dry run without ``--cluster``: ``command`` and one ``name: value`` line each."""
+    w = max((len(k) for k, _ in items), default=0)
+    head = (f"{command} --dry-run: nothing is trained, written or started. Without --cluster this "
+            "would run in this process:")
+    return "\n".join([head, *(f"  {k + ':':<{w + 1}} {v}" for k, v in items)])
 
 
 def plan(kind: str, profile: str, on: str | Cluster, folder: str | Path = "results/<run>/submitit/%j",

@@ -1,4 +1,9 @@
-"""Scheduler states of recorded jobs: SLURM's (``squeue``, ``sacct``) or a local job's files."""
+"""Scheduler states of recorded jobs: SLURM's (``squeue``, ``sacct``) or a local job's files.
+
+A local job's state comes from the first element (``"success"`` / ``"error"``) of submitit's
+result pickle in the run folder, read by :func:`result_outcome` without running anything the
+pickle names: run folders are shared and copied, and unpickling a crafted file runs its code.
+"""
 
 from __future__ import annotations
 
@@ -70,13 +75,47 @@ def slurm_states(job_ids: Sequence[str]) -> dict[str, str]:
     return states
 
 
+class _Inert:
+    """Stands for every class and function a result pickle names: takes anything, does nothing."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+    def append(self, item: Any) -> None:
+        pass
+
+    def extend(self, items: Any) -> None:
+        pass
+
+
+class _InertUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        return _Inert  # nothing named by the file is imported or called
+
+
+def result_outcome(path: str | Path) -> str | None:
+    """The outcome (``"success"``, ``"error"`` ...) a submitit result pickle records, or None when
+    it cannot be read; nothing in the file is run (every object it names is an inert stand-in)."""
+    try:
+        with open(path, "rb") as fh:
+            obj = _InertUnpickler(fh).load()
+    except Exception:
+        return None
+    outcome = obj[0] if isinstance(obj, tuple) and obj else None
+    return outcome if isinstance(outcome, str) else None
+
+
 def _local_state(rec: dict[str, Any]) -> str:
     pickle_path = Path(rec["folder"]) / f"{rec['job_id']}_0_result.pkl"
     if pickle_path.exists():
-        try:
-            with pickle_path.open("rb") as fh:
-                outcome = pickle.load(fh)[0]
-        except Exception:  # unreadable pickle: the job ended, its outcome is unknown
+        outcome = result_outcome(pickle_path)
+        if outcome is None:  # unreadable pickle: the job ended, its outcome is unknown
             return "ENDED"
         return "COMPLETED" if outcome == "success" else "FAILED"
     if rec["executor"] == "debug":

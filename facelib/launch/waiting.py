@@ -7,14 +7,13 @@ result (cancelled, killed, out of memory) instead of polling it for ever.
 from __future__ import annotations
 
 import os
-import pickle
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 from .errors import JobEndedWithoutResult, JobTimeout
-from .states import TERMINAL_STATES, slurm_states
+from .states import TERMINAL_STATES, result_outcome, slurm_states
 
 
 def _tail(path: Path, n: int = 20) -> str:
@@ -35,13 +34,8 @@ def _failed_task(job: Any) -> Any:
     for k in range(job.num_tasks):
         task = job.task(k)
         path = Path(task.paths.result_pickle)
-        if path.exists():
-            try:
-                with path.open("rb") as fh:
-                    if pickle.load(fh)[0] == "error":
-                        return task
-            except (EOFError, pickle.UnpicklingError):  # being written
-                continue
+        if path.exists() and result_outcome(path) == "error":  # None: unreadable, or being written
+            return task
     return None
 
 

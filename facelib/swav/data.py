@@ -5,22 +5,23 @@ first element is the image (``SynthFaces``, ``storage.ShardDataset``, ...). :cla
 draws the epoch's permutation from (seed, epoch) and hands each process its slice of every
 global batch. Each sample's augmentations come from a generator seeded with
 (seed, epoch, index), so an epoch replays identically after a resume, whatever the number of
-loader workers. Items that cannot be read are recorded (``bad_items.jsonl``) and replaced by
-the next readable one, so a long run never stops on one bad image.
+loader workers. Items that cannot be read are recorded and counted
+(:class:`facelib.data.unreadable.UnreadableItems`: ``bad_items.jsonl``, naming the shard and
+item) and replaced by the next readable one; the training loop stops the run once their number
+is over the recipe's ``max_unreadable_items`` (default 0: any unreadable image).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
-from pathlib import Path
 from typing import Any, Iterator, Sized
 
 import numpy as np
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
+from ..data.unreadable import READ_ERRORS, UnreadableItems
 from .transforms import MultiCrop, as_rgb_uint8
 
 __all__ = ["MultiCropDataset", "EpochSampler", "FaceCrop", "synthetic_faces", "SYNTH_RENDER_SCALE"]
@@ -77,20 +78,23 @@ class MultiCropDataset(Dataset):  # type: ignore[type-arg]
         base: items are an RGB uint8 image or a tuple ``(image, ...)``.
         multicrop: the transform.
         seed: run seed (augmentations depend on seed, epoch and index only).
-        bad_items_path: JSON-lines file where unreadable items are recorded (None: warn only).
+        bad_items_path: JSON-lines file where unreadable items are recorded (None: in memory).
         max_tries: consecutive unreadable items tolerated before giving up.
         label_key: also return this label of the item (``(crops, label)``; supervised
             pretraining reads ``"identity"``); None returns the crops alone.
+        unreadable: the run's record of unreadable items (default: one at ``bad_items_path``
+            without a limit; the training loop checks the limit).
     """
 
     def __init__(self, base: Dataset, multicrop: MultiCrop, seed: int = 0,  # type: ignore[type-arg]
                  bad_items_path: str | os.PathLike[str] | None = None, max_tries: int = 10,
-                 label_key: str | None = None) -> None:
+                 label_key: str | None = None, unreadable: UnreadableItems | None = None) -> None:
         self.base = base
         self.label_key = label_key
         self.multicrop = multicrop
         self.seed = seed
-        self.bad_items_path = Path(bad_items_path) if bad_items_path is not None else None
+        self.unreadable = unreadable or UnreadableItems(bad_items_path, None, "pretraining image")
+        self.bad_items_path = self.unreadable.path
         self.max_tries = max_tries
 
     def __len__(self) -> int:
@@ -104,12 +108,9 @@ class MultiCropDataset(Dataset):  # type: ignore[type-arg]
         return as_rgb_uint8(item, where=f"{type(self.base).__name__}[{index}]")
 
     def _record(self, index: int, error: BaseException) -> None:
-        msg = f"{type(self.base).__name__}[{index}]: {type(error).__name__}: {error}"
-        warnings.warn(f"skipping unreadable pretraining item: {msg}", RuntimeWarning, stacklevel=3)
-        if self.bad_items_path is not None:
-            line = json.dumps({"index": int(index), "error": f"{type(error).__name__}: {error}"})
-            with open(self.bad_items_path, "a", encoding="utf-8") as f:
-                f.write(line + "\n")
+        rec = self.unreadable.record(self.base, index, error)
+        warnings.warn(f"unreadable pretraining item {type(self.base).__name__}[{index}] ({rec['item']}): "
+                      f"{rec['error']}; recorded and counted", RuntimeWarning, stacklevel=3)
 
     def __getitem__(self, key: tuple[int, int]) -> list[Tensor]:
         epoch, index = key
@@ -118,7 +119,7 @@ class MultiCropDataset(Dataset):  # type: ignore[type-arg]
             i = (index + attempt) % n
             try:
                 img = self.image(i)
-            except (ValueError, OSError, KeyError, RuntimeError) as e:
+            except READ_ERRORS as e:
                 self._record(i, e)
                 continue
             rng = np.random.default_rng([self.seed, epoch, index])

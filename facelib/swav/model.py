@@ -184,16 +184,23 @@ def read_state_dict(path: str | os.PathLike[str], trusted: bool = False) -> dict
     Args:
         path: a released model (``flr_r50_vgg_face.pth``), a SwAV checkpoint, a torchvision
             state dict or one of our checkpoints.
-        trusted: allow arbitrary pickled objects (only for files whose source you trust).
+        trusted: unpickle arbitrary Python objects (the user's ``--trusted``: such a file can
+            run code while it loads). Default: tensors and plain values only, which is all a
+            state dict needs; anything else is refused, naming what the file asks for.
+
+    Raises:
+        facelib.checkpoint.CheckpointError: missing, unreadable or refused file.
+        ValueError: no state dict inside.
     """
     obj = checkpoint.load(path, trusted=trusted)
     if isinstance(obj, Mapping):
         for key in ("state_dict", "model"):
             if key in obj and isinstance(obj[key], Mapping):
                 return dict(obj[key])
-        if all(isinstance(v, Tensor) for v in obj.values()):
+        if obj and all(isinstance(v, Tensor) for v in obj.values()):
             return dict(obj)
-    raise ValueError(f"{path}: no state dict found (expected a 'state_dict' or 'model' entry)")
+    raise ValueError(f"{path}: no state dict found (expected a 'state_dict' or 'model' entry, or a "
+                     "dict of tensors)")
 
 
 def load_pretrained(model: SwAVModel, source: str | os.PathLike[str] | Mapping[str, Tensor],
@@ -249,7 +256,9 @@ def load_trunk(arch: str, source: str | os.PathLike[str] | Mapping[str, Tensor],
 
     ``source`` may be any layout :func:`convert_state_dict` knows, e.g. the authors' released
     ``flr_r50_vgg_face.pth``: this is the entry point for fine-tuning. The base width is read
-    from the weights (:func:`facelib.swav.resnet.width_of`; 64 for torchvision's ResNets).
+    from the weights (:func:`facelib.swav.resnet.width_of`; 64 for torchvision's ResNets). A
+    file is read without unpickling anything but tensors and plain values unless ``trusted``
+    (see :func:`read_state_dict`).
     """
     sd = read_state_dict(source, trusted) if not isinstance(source, Mapping) else dict(source)
     converted, _, layout = convert_state_dict(sd)

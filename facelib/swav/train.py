@@ -14,7 +14,14 @@ message at the first non-finite loss. It writes to ``out_dir``:
 * ``checkpoint.pth``: written atomically after every epoch (model, optimiser, scaler, epoch,
   iteration, RNG states, queue, recipe); ``resume=True`` continues from it and replays the
   uninterrupted run exactly (same data order, same augmentations, same losses);
-* ``trunk.pth``: the trained trunk in plain torchvision layout, at the end.
+* ``trunk.pth``: the trained trunk in plain torchvision layout, at the end;
+* ``bad_items.jsonl``: the images that could not be read (shard and item, error). Over the
+  recipe's ``max_unreadable_items`` (default 0) the run stops with an error naming them; up to
+  it their number is in every epoch record and in the result.
+
+Every file loads with ``torch.load(weights_only=True)``; a checkpoint that holds anything else
+is refused on resume unless ``trusted`` (``--trusted``). ``facelib pretrain --dry-run`` without
+``--cluster`` prints what would run in this process and runs nothing.
 
 :class:`PretrainJob` is the picklable job the launcher submits (``checkpoint()`` requeues it).
 Shown in ``notebooks/03_swav_pretraining.py``.
@@ -40,7 +47,9 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from .. import checkpoint, recipes
-from ..cli import key_values
+from ..cli import ArgumentError, key_values
+from ..data.unreadable import UnreadableItems, UnreadableItemsError
+from ..errors import InputError
 from .data import EpochSampler, MultiCropDataset
 from .lars import LARS, param_groups
 from .loss import SwAVLoss
@@ -72,6 +81,10 @@ class NonFiniteLossError(FloatingPointError):
     """The loss became NaN or infinite; the message names the epoch and iteration."""
 
 
+class RunExistsError(InputError, FileExistsError):
+    """The run directory holds a checkpoint and ``resume`` was not asked for."""
+
+
 @dataclass
 class TrainResult:
     """What :func:`train` did."""
@@ -85,6 +98,7 @@ class TrainResult:
     log_path: Path
     checkpoint_path: Path
     trunk_path: Path | None
+    unreadable_items: int = 0
 
 
 def read_log(path: str | os.PathLike[str], kind: str | None = None) -> list[dict[str, Any]]:
@@ -215,11 +229,12 @@ def _recipe_dict(recipe: recipes.Pretrain) -> dict[str, Any]:
 def _check_same_recipe(saved: dict[str, Any], recipe: recipes.Pretrain, path: Path) -> None:
     now = _recipe_dict(recipe)
     default = {f.name: f.default for f in dataclasses.fields(recipe)}  # fields added since the checkpoint
+    now.pop("max_unreadable_items", None)  # may change on resume (to skip what stopped the run)
     diff = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k, default[k]) != v
             and not (isinstance(v, tuple) and tuple(saved.get(k) or ()) == v)}
     if diff:
         items = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diff.items())
-        raise ValueError(f"{path}: cannot resume with a different recipe ({items}); "
+        raise ArgumentError(f"{path}: cannot resume with a different recipe ({items}); "
                          "use the checkpoint's recipe or another output directory")
 
 
@@ -240,6 +255,7 @@ def train(
     until_epoch: int | None = None,
     progress: bool = True,
     on_iteration: Callable[[dict[str, Any]], None] | None = None,
+    trusted: bool = False,
 ) -> TrainResult:
     """Pretrain a SwAV model with ``recipe`` on ``dataset``.
 
@@ -262,6 +278,8 @@ def train(
             None trains all ``recipe.epochs``.
         progress: show a tqdm bar (rank 0).
         on_iteration: called after every step with the step's record (for tests and monitors).
+        trusted: unpickle any object in the checkpoint resumed from (``--trusted``: such a file
+            can run code). Default: tensors and plain values only; anything else is refused.
 
     Returns:
         A :class:`TrainResult`.
@@ -269,6 +287,9 @@ def train(
     Raises:
         NonFiniteLossError: the loss became NaN or infinite; the checkpoint of the last
             finished epoch is intact.
+        facelib.data.unreadable.UnreadableItemsError: more unreadable images than
+            ``recipe.max_unreadable_items``; the checkpoint of the last finished epoch is intact.
+        facelib.checkpoint.CheckpointError: the checkpoint to resume from cannot be read safely.
     """
     t_start = time.perf_counter()
     out = Path(out_dir)
@@ -291,7 +312,7 @@ def train(
         return _train(recipe, dataset, out, rank=rank, world=world, resume=resume, device=device,
                       amp=amp, channels_last=channels_last, num_workers=num_workers,
                       log_every=log_every, until_epoch=until_epoch, progress=progress,
-                      on_iteration=on_iteration, t_start=t_start, local_ckpt=local_ckpt)
+                      on_iteration=on_iteration, t_start=t_start, local_ckpt=local_ckpt, trusted=trusted)
     finally:
         torch.set_num_threads(threads_before)
         if lock is not None:
@@ -324,11 +345,11 @@ def _train(recipe: recipes.Pretrain, dataset: Dataset, out: Path, *, rank: int, 
            resume: bool, device: str | torch.device | None, amp: str, channels_last: bool | None,
            num_workers: int, log_every: int, until_epoch: int | None, progress: bool,
            on_iteration: Callable[[dict[str, Any]], None] | None, t_start: float,
-           local_ckpt: Path) -> TrainResult:
+           local_ckpt: Path, trusted: bool = False) -> TrainResult:
     log_path, ckpt_path, trunk_path = out / LOG_NAME, out / CHECKPOINT_NAME, out / TRUNK_NAME
     if ckpt_path.exists() and not resume:
-        raise FileExistsError(f"{ckpt_path} exists: pass resume=True (--resume) to continue that run, "
-                              "or choose another output directory")
+        raise RunExistsError(f"{ckpt_path} exists: pass resume=True (--resume) to continue that run, "
+                             "or choose another output directory")
 
     if device is None:
         device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
@@ -347,9 +368,10 @@ def _train(recipe: recipes.Pretrain, dataset: Dataset, out: Path, *, rank: int, 
     supervised = recipe.method == "supervised"
     if recipe.method not in METHODS:
         raise ValueError(f"Pretrain.method must be one of {', '.join(METHODS)}, got {recipe.method!r}")
+    unreadable = UnreadableItems(out / "bad_items.jsonl", recipe.max_unreadable_items, "pretraining image",
+                                 "max_unreadable_items")
     data = MultiCropDataset(dataset, item_transform, seed=recipe.seed,  # type: ignore[arg-type]
-                            bad_items_path=out / "bad_items.jsonl",
-                            label_key="identity" if supervised else None)
+                            unreadable=unreadable, label_key="identity" if supervised else None)
     sampler = EpochSampler(data, recipe.batch_size, rank, world, seed=recipe.seed)
     local_bs = sampler.local_batch
     loader = DataLoader(data, batch_size=local_bs, sampler=sampler, num_workers=num_workers,
@@ -377,7 +399,7 @@ def _train(recipe: recipes.Pretrain, dataset: Dataset, out: Path, *, rank: int, 
     # ---- resume
     start_epoch = 0
     if resume and ckpt_path.exists():
-        state = checkpoint.load(ckpt_path, map_location=device)
+        state = checkpoint.load(ckpt_path, map_location=device, trusted=trusted)
         _check_same_recipe(state["recipe"], recipe, ckpt_path)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -385,7 +407,7 @@ def _train(recipe: recipes.Pretrain, dataset: Dataset, out: Path, *, rank: int, 
         start_epoch = int(state["epoch"])
         local = state["local"] if rank == 0 else None
         if rank > 0 and local_ckpt.exists():
-            local = checkpoint.load(local_ckpt, map_location=device)
+            local = checkpoint.load(local_ckpt, map_location=device, trusted=trusted)
         if local is not None and int(local["epoch"]) == start_epoch:
             criterion.load_state_dict(local["loss"])
             checkpoint.set_rng_state(local["rng"])
@@ -395,8 +417,9 @@ def _train(recipe: recipes.Pretrain, dataset: Dataset, out: Path, *, rank: int, 
                           RuntimeWarning, stacklevel=2)
         if rank == 0:
             _truncate_log(log_path, start_epoch)
-    elif rank == 0 and log_path.exists():
-        log_path.unlink()  # a fresh run (no checkpoint): an old log would mix two runs
+    elif rank == 0:  # a fresh run (no checkpoint): an old log would mix two runs
+        log_path.unlink(missing_ok=True)
+        unreadable.reset()
 
     net: nn.Module = model
     if world > 1:
@@ -431,6 +454,8 @@ def _train(recipe: recipes.Pretrain, dataset: Dataset, out: Path, *, rank: int, 
         for it, batch in enumerate(loader):
             crops, labels = batch if supervised else (batch, None)
             iteration = epoch * iters_per_epoch + it
+            _check_unreadable(unreadable, world, device, epoch, it, log_path, rank, bar,
+                              ckpt_path if epoch > 0 else None)
             lr = float(schedule[iteration])
             for g in optimizer.param_groups:
                 g["lr"] = lr
@@ -503,7 +528,8 @@ def _train(recipe: recipes.Pretrain, dataset: Dataset, out: Path, *, rank: int, 
                 "local": local_state,
             }, ckpt_path)
             _write_record(log_path, {"kind": "epoch", "epoch": epoch, "iteration": iteration,
-                                     "lr": float(schedule[iteration]), **stats})
+                                     "lr": float(schedule[iteration]), **stats,
+                                     "unreadable_items": unreadable.count()})
         else:
             checkpoint.save(local_state, local_ckpt)
     if bar is not None:
@@ -518,7 +544,28 @@ def _train(recipe: recipes.Pretrain, dataset: Dataset, out: Path, *, rank: int, 
         dist.barrier()
     return TrainResult(out_dir=out, epochs_done=last_epoch, iterations_done=last_epoch * iters_per_epoch,
                        finished=finished, final_loss=final_loss, seconds=time.perf_counter() - t_start,
-                       log_path=log_path, checkpoint_path=ckpt_path, trunk_path=exported)
+                       log_path=log_path, checkpoint_path=ckpt_path, trunk_path=exported,
+                       unreadable_items=unreadable.count())
+
+
+def _check_unreadable(unreadable: UnreadableItems, world: int, device: torch.device, epoch: int, it: int,
+                      log_path: Path, rank: int, bar: Any, kept: Path | None) -> None:
+    """Stop every process (before the step) once the run's unreadable images are over the limit."""
+    over = unreadable.over_limit()
+    if world > 1:  # every rank stops at the same step, or none does
+        flag = torch.tensor([float(over)], device=device)
+        dist.all_reduce(flag)
+        over = bool(flag.item())
+    if not over:
+        return
+    msg = unreadable.message(f"by epoch {epoch}, iteration {it}") + "; " + (
+        f"the checkpoint of the last finished epoch is intact: {kept}" if kept
+        else "no epoch had finished, so there is no checkpoint")
+    if rank == 0:
+        _write_record(log_path, {"kind": "error", "epoch": epoch, "message": msg})
+    if bar is not None:
+        bar.close()
+    raise UnreadableItemsError(msg)
 
 
 # ------------------------------------------------------------------------------------------
@@ -551,22 +598,54 @@ class DataSpec:
 
         See :func:`facelib.swav.data.synthetic_faces` (the face box spans 190/256 of the side, as
         in the real pretraining images); they are kept in memory once rendered.
+
+        Raises:
+            facelib.cli.ArgumentError: no manifest or root, a missing or unreadable manifest, a
+                missing root folder, or fewer images than one batch (the message names the
+                argument and the reason).
         """
         if self.kind == "synthetic":
             from ..data.cached import CachedDataset
             from .data import synthetic_faces
             n = self.synthetic_images or recipe.train_images
             if not n:
-                raise ValueError("synthetic data needs a number of images (train_images or synthetic_images)")
+                raise ArgumentError("synthetic data needs a number of images (train_images or synthetic_images)")
+            self._check_batch(n, f"{n} synthetic images (train_images)", recipe)
             ids = self.synthetic_identities or recipe.synthetic_identities
             return CachedDataset(synthetic_faces(n, self.synthetic_seed, recipe.input_size, ids),
                                  max_bytes=1 << 30)
         if self.kind == "shards":
-            if not self.manifest or not self.root:
-                raise ValueError("shard data needs --manifest and --root")
-            from ..storage import ShardDataset
-            return ShardDataset(self.manifest, self.root)
-        raise ValueError(f"unknown data kind {self.kind!r}; choose 'synthetic' or 'shards'")
+            return self._shards(recipe)
+        raise ArgumentError(f"unknown data kind {self.kind!r}; choose 'synthetic' or 'shards'")
+
+    def _shards(self, recipe: recipes.Pretrain) -> Dataset:  # type: ignore[type-arg]
+        from ..storage import ShardDataset, read_manifest
+        if not self.manifest:
+            raise ArgumentError("shard data needs --manifest (the parquet manifest `facelib preprocess` "
+                                "wrote) and --root (its shard folder); --data synthetic trains on generated faces")
+        manifest = Path(self.manifest)
+        if not manifest.exists():
+            raise ArgumentError(f"--manifest {manifest}: no such file")
+        if not self.root:
+            raise ArgumentError(f"--manifest {manifest} needs --root: the folder its shard paths are relative to")
+        root = Path(self.root)
+        if not root.is_dir():
+            raise ArgumentError(f"--root {root}: no such folder")
+        try:
+            ds = ShardDataset(read_manifest(manifest), root)
+        except Exception as e:  # pyarrow's errors for a file that is not parquet, missing columns
+            raise ArgumentError(f"--manifest {manifest}: not a readable shard manifest "
+                                f"({type(e).__name__}: {' '.join(str(e).split())[:300]})") from None
+        used = min(len(ds), recipe.train_images or len(ds))
+        self._check_batch(used, f"--manifest {manifest}: {len(ds)} items"
+                          + (f" ({used} used: train_images)" if used < len(ds) else ""), recipe)
+        return ds
+
+    @staticmethod
+    def _check_batch(n: int, what: str, recipe: recipes.Pretrain) -> None:
+        if n < recipe.batch_size:
+            raise ArgumentError(f"{what}, fewer than one batch of {recipe.batch_size} images (batch_size; "
+                                "a smaller one: --set batch_size=N)")
 
 
 @dataclass
@@ -586,6 +665,7 @@ class PretrainJob:
     until_epoch: int | None = None
     resume: bool = True
     progress: bool = True
+    trusted: bool = False
 
     def __call__(self) -> dict[str, Any]:
         from .. import dist as fdist
@@ -595,10 +675,10 @@ class PretrainJob:
         result = train(self.recipe, self.data.build(self.recipe), self.out_dir,
                        resume=self.resume,
                        amp=self.amp, num_workers=self.num_workers, log_every=self.log_every,
-                       until_epoch=self.until_epoch, progress=self.progress)
+                       until_epoch=self.until_epoch, progress=self.progress, trusted=self.trusted)
         return {"out_dir": str(result.out_dir), "epochs_done": result.epochs_done,
                 "finished": result.finished, "final_loss": result.final_loss,
-                "seconds": result.seconds}
+                "seconds": result.seconds, "unreadable_items": result.unreadable_items}
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
         """submitit's pre-emption hook: resubmit the same job, which resumes from the last epoch."""
@@ -617,7 +697,8 @@ def job_from_args(args: argparse.Namespace) -> PretrainJob:
     return PretrainJob(recipe=recipe, out_dir=str(out_dir),
                        data=DataSpec(kind=kind, manifest=args.manifest, root=args.root),
                        num_workers=workers, amp=args.amp, log_every=args.log_every,
-                       until_epoch=args.until_epoch, resume=args.resume, progress=not args.no_progress)
+                       until_epoch=args.until_epoch, resume=args.resume, progress=not args.no_progress,
+                       trusted=args.trusted)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -625,8 +706,42 @@ def _run(args: argparse.Namespace) -> int:
     submit = getattr(args, "submit", None)  # the launcher may plug a submission path in here
     if submit is not None:
         return int(submit(job, args) or 0)
+    if args.dry_run:
+        return _dry_run_here(job, args)
     result = job()
     print(json.dumps(result))
+    return 0
+
+
+def _dry_run_here(job: PretrainJob, args: argparse.Namespace) -> int:
+    """``--dry-run`` without ``--cluster``: what would train in this process; nothing runs."""
+    from ..launch.dry_run import local_plan
+
+    r, problems = job.recipe, []
+    try:
+        n = len(job.data.build(r))  # type: ignore[arg-type]
+        used = min(n, r.train_images or n)
+        data = f"{job.data.kind}: {n} images, {used} used, {used // r.batch_size} batches per epoch"
+    except InputError as e:
+        data, problems = f"{job.data.kind}: cannot be used", [str(e)]
+    if job.data.kind == "shards" and job.data.manifest:
+        data += f" (manifest {job.data.manifest}, root {job.data.root})"
+    state, problem = checkpoint.resume_state(Path(job.out_dir) / CHECKPOINT_NAME, job.resume, job.trusted)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    print(local_plan("facelib pretrain", [
+        ("recipe", f"{args.profile} profile, SwAV {r.arch}, {r.epochs} epochs"
+                   + (f" (stopping after {job.until_epoch})" if job.until_epoch else "")
+                   + f", batch {r.batch_size}, crops {list(r.nmb_crops)} x {list(r.size_crops)} px, "
+                   f"{r.num_prototypes} prototypes"),
+        ("overrides", ", ".join(args.set or []) or "none (--set)"),
+        ("data", data),
+        ("out dir", f"{job.out_dir} ({'exists' if Path(job.out_dir).exists() else 'would be created'})"),
+        ("resume", state),
+        ("process", f"this one, on {device}, amp {job.amp}, {job.num_workers} loader worker(s)"),
+    ]))
+    problems += [problem] if problem else []
+    if problems:
+        raise ArgumentError("the run would stop: " + "; ".join(problems))
     return 0
 
 
@@ -652,6 +767,7 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--until-epoch", type=int, default=None,
                    help="stop after this many epochs (continue later with --resume)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--trusted", action="store_true", help=checkpoint.TRUSTED_HELP + " (the checkpoint in --out)")
     p.set_defaults(func=_run)
     # --cluster NAME [--dry-run]: plan or submit through facelib.launch (sets args.submit).
     from .. import launch

@@ -13,7 +13,9 @@ Five initialisations (:data:`INITS`):
   any checkpoint of :func:`facelib.swav.model.load_trunk`.
 
 Every file goes through :func:`facelib.swav.model.load_trunk`, which recognises the layout and
-fails on a missing or misshapen trunk weight. Used by :mod:`facelib.tasks.finetune`.
+fails on a missing or misshapen trunk weight. Files are read without unpickling anything but
+tensors and plain values (:func:`facelib.checkpoint.load`); a file that asks for more is refused
+unless ``trusted`` (``--trusted``). Used by :mod:`facelib.tasks.finetune`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from facelib.checkpoint import CheckpointError
+from facelib.errors import InputError
 from facelib.swav import model as swav_model
 from facelib.swav.resnet import resnet
 
@@ -33,7 +37,7 @@ __all__ = ["INITS", "InitError", "build_trunk", "FaceModel", "feature_shape", "d
 INITS: tuple[str, ...] = ("random", "supervised", "imagenet", "authors", "ours")
 
 
-class InitError(ValueError):
+class InitError(InputError, ValueError):
     """An initialisation is unknown, or its weights file is missing or does not fit."""
 
 
@@ -48,7 +52,9 @@ def build_trunk(arch: str, init: str, path: str | os.PathLike[str] | None = None
         init: one of :data:`INITS`.
         path: the weights file for every ``init`` but ``random``.
         seed: seeds the random initialisation (and the ``fc`` left random by the others).
-        trusted: allow pickled objects other than tensors in ``path`` (files you trust only).
+        trusted: unpickle any object in ``path`` (the user's ``--trusted``: such a file can run
+            code while it loads). Default: tensors and plain values only; a file that asks for
+            anything else is refused with an :class:`InitError` naming what it asks for.
 
     Returns:
         (network, info) with info ``{"init", "path", "layout"}`` for ``run.json``.
@@ -69,12 +75,15 @@ def build_trunk(arch: str, init: str, path: str | os.PathLike[str] | None = None
     p = Path(path)
     if not p.is_file():
         raise InitError(f"init {init!r}: weights file {p} does not exist (nothing is downloaded)")
-    sd = swav_model.read_state_dict(p, trusted=trusted)
-    _, _, layout = swav_model.convert_state_dict(sd)
     try:
+        sd = swav_model.read_state_dict(p, trusted=trusted)
+    except (CheckpointError, ValueError) as e:
+        raise InitError(f"init {init!r}: {e}") from None
+    try:
+        _, _, layout = swav_model.convert_state_dict(sd)
         net = swav_model.load_trunk(arch, sd)
     except (ValueError, RuntimeError) as e:  # RuntimeError: load_state_dict's size mismatches
-        raise InitError(f"init {init!r}: {p} does not fit {arch}: {str(e)[:500]}") from e
+        raise InitError(f"init {init!r}: {p} does not fit {arch}: {str(e)[:500]}") from None
     return net, {"init": init, "path": str(p), "layout": layout}
 
 

@@ -5,7 +5,13 @@ One run trains in this process (:func:`facelib.tasks.finetune.finetune`) or, wit
 ``--grid`` (or several ``--init`` / ``--regime``) the grid of data regimes x initialisations
 trains in this process (:func:`facelib.tasks.grid.run_grid`) or, with ``--cluster``, is one job
 array of one-GPU runs that skips the finished and queued ones
-(:func:`facelib.tasks.grid.submit_grid`; ``--dry-run`` prints its sbatch script).
+(:func:`facelib.tasks.grid.submit_grid`; ``--dry-run`` prints its sbatch script). Without
+``--cluster``, ``--dry-run`` prints what would train in this process (recipe, data,
+initialisation, run folders and their resume state) and trains, writes and starts nothing.
+
+Bad arguments and files end in one line, ``facelib finetune: error: ...``, and exit status 2.
+Weights files and checkpoints are read without unpickling anything but tensors and plain values
+unless ``--trusted``.
 """
 
 from __future__ import annotations
@@ -16,8 +22,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from facelib import recipes
-from facelib.cli import key_values
+import torch
+
+from facelib import checkpoint, recipes
+from facelib.cli import ArgumentError, key_values
+from facelib.errors import InputError
 from facelib.tasks import backbone as B
 from facelib.tasks import finetune as FT
 from facelib.tasks.finetune import TASK_CLASSES, DataSpec, FinetuneError, finetune
@@ -70,10 +79,16 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     inits, regimes = points
     overrides = key_values(args.set, "--set", FinetuneError)
+    for name, path in inits.items():  # on a cluster the file may exist there only
+        if path is not None and not Path(path).is_file() and not args.cluster and not args.dry_run:
+            raise B.InitError(f"--init {name}={path}: no such weights file (nothing is downloaded)")
     if args.grid or len(inits) * len(regimes) > 1:
         return _run_grid_cli(args, inits, regimes, data, overrides)
     [(init, init_path)], [regime] = inits.items(), regimes
     run_dir = args.run_dir or str(Path(args.results) / run_name(args.task, init, regime))
+    if args.dry_run and not args.cluster:
+        return _dry_run_here(args, {init: init_path}, [regime], data, overrides, {(init, regime): Path(run_dir)},
+                             resume=args.resume)
     if args.cluster:
         from facelib import launch
         recipe = recipes.task(args.task, args.profile, **overrides)
@@ -102,8 +117,8 @@ def _run_grid_cli(args: argparse.Namespace, inits: dict[str, str | None], regime
             return 2
     if not args.cluster:
         if args.dry_run:
-            print("error: --dry-run shows a submission: add --cluster NAME", file=sys.stderr)
-            return 2
+            dirs = {(i, r): Path(args.results) / run_name(args.task, i, r) for r in regimes for i in inits}
+            return _dry_run_here(args, inits, regimes, data, overrides, dirs, resume=True)
         table = run_grid(args.task, inits, regimes, args.results, profile=args.profile, data=data,
                          overrides=overrides)
         print(table.to_string(index=False))
@@ -115,6 +130,55 @@ def _run_grid_cli(args: argparse.Namespace, inits: dict[str, str | None], regime
     if jobs and (args.wait is not None or clus.executor == "debug"):
         table = collect_runs(args.results, args.task, args.profile)
         print(table.to_string(index=False) if len(table) else "no finished runs")
+    return 0
+
+
+def _run_state(run_dir: Path, resume: bool, trusted: bool) -> tuple[str, str | None]:
+    """What a run would do in ``run_dir`` (new, resume from epoch k, finished), and why it could not."""
+    if (run_dir / "metrics.json").exists():
+        if not resume:
+            return "finished", f"{run_dir} already holds a run: pass --resume to read its metrics"
+        return "finished: its metrics.json would be read back, nothing trained", None
+    return checkpoint.resume_state(run_dir / FT.CHECKPOINT, resume, trusted)
+
+
+def _dry_run_here(args: argparse.Namespace, inits: dict[str, str | None], regimes: list[float], data: DataSpec,
+                  overrides: dict[str, Any], run_dirs: dict[tuple[str, float], Path], resume: bool) -> int:
+    """``--dry-run`` without ``--cluster``: what would train in this process; nothing runs or is written."""
+    from facelib import launch
+
+    task = FT.make_task(args.task, args.profile, overrides, num_classes=2)
+    r, problems = task.recipe, []
+    arch = recipes.pretrain(args.profile).arch
+    items = [("recipe", f"{args.task}, {args.profile} profile, {arch}, {r.epochs} epochs, batch {r.batch_size}, "
+                        f"{r.optimizer} at LR {r.lr:g}"),
+             ("overrides", ", ".join(args.set or []) or "none (--set)")]
+    try:
+        train_ds, test_ds = data.build(args.task)
+        where = f"{data.reader} at {data.root}" if data.kind == "reader" else f"synthetic faces, {data.size} px"
+        items.append(("data", f"{where}: {len(train_ds)} training and {len(test_ds)} test images"))
+        for regime in regimes:
+            n = len(FT.training_subset(args.task, data, regime, train_ds))
+            items.append((f"regime {regime:g}", f"{n} training images"))
+    except (InputError, ValueError, OSError) as e:
+        items.append(("data", "cannot be read"))
+        problems.append(f"data: {e}")
+    for name, path in inits.items():
+        try:
+            _, info = B.build_trunk(arch, name, path, trusted=args.trusted)
+            items.append((f"init {name}", f"{path} ({info['layout']} layout)" if path else "random weights"))
+        except InputError as e:
+            items.append((f"init {name}", "cannot be used"))
+            problems.append(str(e))
+    for (name, regime), run_dir in run_dirs.items():
+        state, problem = _run_state(run_dir, resume, args.trusted)
+        items.append((f"run {name} {regime:g}", f"{run_dir}: {state}"))
+        problems += [problem] if problem else []
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    items.append(("process", f"this one, on {device}, {args.workers or 0} loader worker(s)"))
+    print(launch.local_plan("facelib finetune", items))
+    if problems:
+        raise ArgumentError("the run would stop: " + "; ".join(problems))
     return 0
 
 
@@ -154,7 +218,8 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--test-split", default=None, help="keep only test records of this split")
     p.add_argument("--workers", type=int, default=None,
                    help="DataLoader workers (default: none in this process; a submitted run uses its CPUs minus one)")
-    p.add_argument("--trusted", action="store_true", help="allow pickled objects in --init-path")
+    p.add_argument("--trusted", action="store_true",
+                   help=checkpoint.TRUSTED_HELP + " (the --init file and the run's checkpoint)")
     from facelib import launch
     # --cluster NAME submits the run (or the grid, as a job array) as a job (--dry-run prints
     # its sbatch script); --results is the results root: runs go to RESULTS/<task>/<init>/<pct>pct

@@ -9,7 +9,15 @@ to ``results/<run>/``:
   (``kind: "epoch"``: mean loss, samples/s of the input pipeline and of the training step);
 * ``checkpoint.pth``: written atomically after every epoch (model, optimiser, epoch);
 * ``metrics.json`` (flat ``name: number``, read by :func:`facelib.results.collect`) and
-  ``eval.npz`` (per-image errors, CED and ROC curves) once training is over.
+  ``eval.npz`` (per-image errors, CED and ROC curves) once training is over;
+* ``bad_items.jsonl``: images that could not be read. Over ``recipes.Finetune.max_unreadable_items``
+  (default 0) the run stops with an error naming the file; up to it a training image is replaced
+  by the next of the epoch, a test image is left out, and their number is in the epoch records
+  and in ``metrics.json`` (``unreadable_items``).
+
+Checkpoints hold tensors and plain values and load with ``torch.load(weights_only=True)``; a
+checkpoint or initialisation file that asks for other Python objects is refused unless
+``trusted`` (``--trusted``).
 
 Exact resume: the order of the training images in epoch ``e`` comes from a generator seeded by
 ``(seed, e)`` and each sample's augmentation from ``(seed, e, index)``, never from global
@@ -47,6 +55,8 @@ from tqdm.auto import tqdm
 from facelib import checkpoint, recipes
 from facelib.data import sampling
 from facelib.data.cached import CachedDataset
+from facelib.data.unreadable import READ_ERRORS, UnreadableItems
+from facelib.errors import InputError
 from facelib.tasks import backbone as B
 from facelib.tasks.au import AUTask
 from facelib.tasks.base import Task
@@ -83,7 +93,7 @@ CHECKPOINT = "checkpoint.pth"
 LOG = "log.jsonl"
 
 
-class FinetuneError(RuntimeError):
+class FinetuneError(InputError, RuntimeError):
     """A run cannot start or continue (existing run without ``resume``, changed settings)."""
 
 
@@ -177,14 +187,23 @@ def make_task(name: str, profile: str = "demo", overrides: dict[str, Any] | None
               num_classes: int = 0, seed: int | None = None) -> Task:
     """The :class:`Task` of ``name`` with the recipe of ``profile`` (+ validated ``overrides``);
     ``seed`` replaces the fine-tuning seed (``recipes.Finetune.seed``: head initialisation, data
-    order, augmentation and the random trunk)."""
+    order, augmentation and the random trunk).
+
+    An override that names a field of the shared :class:`facelib.recipes.Finetune` and not of
+    the task's recipe (e.g. ``max_unreadable_items``) goes to the shared one.
+    """
     if name not in TASK_CLASSES:
         raise FinetuneError(f"unknown task {name!r}; choose one of {', '.join(TASK_CLASSES)}")
-    recipe = recipes.task(name, profile, **(overrides or {}))
+    own = {f.name for f in dataclasses.fields(recipes.TASKS[name])}
+    shared = {f.name for f in dataclasses.fields(recipes.Finetune)} - own
+    overrides = dict(overrides or {})
+    common = {k: overrides.pop(k) for k in list(overrides) if k in shared}
+    recipe = recipes.task(name, profile, **overrides)
     pre = recipes.pretrain(profile)
-    common = recipes.finetune(profile) if seed is None else recipes.finetune(profile, seed=int(seed))
+    if seed is not None:
+        common["seed"] = int(seed)
     kwargs: dict[str, Any] = {"num_classes": num_classes} if name == "recognition" else {}
-    return TASK_CLASSES[name](recipe, common, pre.mean, pre.std, **kwargs)
+    return TASK_CLASSES[name](recipe, recipes.finetune(profile, **common), pre.mean, pre.std, **kwargs)
 
 
 def training_subset(task: str, data: DataSpec, regime: float, train_set: Any = None) -> np.ndarray:
@@ -211,20 +230,53 @@ def training_subset(task: str, data: DataSpec, regime: float, train_set: Any = N
 
 
 class _Samples(torch.utils.data.Dataset):
-    """Prepared samples of one epoch: item ``j`` is image ``indices[j]`` augmented with seed (seed, epoch, index)."""
+    """Prepared samples of one epoch: item ``j`` is image ``indices[j]`` augmented with seed (seed, epoch, index).
 
-    def __init__(self, data: Any, task: Task, indices: np.ndarray, seed: int, epoch: int | None) -> None:
+    An image that cannot be read is recorded in ``unreadable`` (None: the error propagates) and
+    replaced by the next readable one of ``indices`` (``substitute``, training), or left out of
+    its batch (evaluation: the item is ``None``, which :func:`_collate` drops).
+    """
+
+    def __init__(self, data: Any, task: Task, indices: np.ndarray, seed: int, epoch: int | None,
+                 unreadable: UnreadableItems | None = None, substitute: bool = True) -> None:
         self.data, self.task, self.indices, self.seed, self.epoch = data, task, indices, seed, epoch
+        self.unreadable, self.substitute = unreadable, substitute
 
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, j: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        i = int(self.indices[j])
-        image, labels = self.data[i]
-        rng = None if self.epoch is None else np.random.default_rng([self.seed, self.epoch, i])
-        x, target, _ = self.task.prepare(image, labels, rng)
-        return x, target
+    def __getitem__(self, j: int) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+        for k in range(len(self.indices)):
+            i = int(self.indices[(j + k) % len(self.indices)])
+            try:
+                image, labels = self.data[i]
+            except READ_ERRORS as e:
+                if self.unreadable is None:
+                    raise
+                self.unreadable.record(self.data, i, e)
+                if not self.substitute:
+                    return None
+                continue
+            rng = None if self.epoch is None else np.random.default_rng([self.seed, self.epoch, i])
+            x, target, _ = self.task.prepare(image, labels, rng)
+            return x, target
+        raise FinetuneError(f"no image of the {len(self.indices)} asked for could be read "
+                            f"(see {self.unreadable.path if self.unreadable else 'the errors above'})")
+
+
+def _collate(batch: list[Any]) -> Any:
+    """The default collation of the items that could be read (None: none could)."""
+    batch = [b for b in batch if b is not None]
+    return torch.utils.data.default_collate(batch) if batch else None
+
+
+def _readable(data: Any, indices: Sequence[int], unreadable: UnreadableItems) -> Iterator[Any]:
+    """The items ``data[i]`` of ``indices`` that can be read (the others recorded)."""
+    for i in indices:
+        try:
+            yield data[int(i)]
+        except READ_ERRORS as e:
+            unreadable.record(data, int(i), e)
 
 
 def _batches(n: int, batch_size: int) -> list[list[int]]:
@@ -237,7 +289,7 @@ def _batches(n: int, batch_size: int) -> list[list[int]]:
 
 def _loader(ds: _Samples, batch_size: int, num_workers: int) -> torch.utils.data.DataLoader:
     return torch.utils.data.DataLoader(ds, batch_sampler=_batches(len(ds), batch_size),
-                                       num_workers=num_workers)
+                                       num_workers=num_workers, collate_fn=_collate)
 
 
 def _optimizer(recipe: Any, params: Iterator[nn.Parameter]) -> torch.optim.Optimizer:
@@ -293,7 +345,8 @@ def collate_targets(batch: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndar
 
 @torch.no_grad()
 def precise_bn(model: nn.Module, task: Task, data: Any, indices: np.ndarray, batch_size: int,
-               max_batches: int, num_workers: int, device: torch.device) -> int:
+               max_batches: int, num_workers: int, device: torch.device,
+               unreadable: UnreadableItems | None = None) -> int:
     """Recompute every BatchNorm's statistics as plain averages over training batches ("precise BN").
 
     Running averages (momentum 0.1) need hundreds of steps to settle; a short run evaluated with
@@ -312,7 +365,7 @@ def precise_bn(model: nn.Module, task: Task, data: Any, indices: np.ndarray, bat
         m.momentum = None  # cumulative moving average = plain mean over the batches
     model.train()
     used = 0
-    for x, _ in _loader(_Samples(data, task, indices, 0, None), batch_size, num_workers):
+    for x, _ in _loader(_Samples(data, task, indices, 0, None, unreadable), batch_size, num_workers):
         model(x.to(device))
         used += 1
         if used >= max_batches:
@@ -323,13 +376,20 @@ def precise_bn(model: nn.Module, task: Task, data: Any, indices: np.ndarray, bat
 
 
 def _evaluate(model: nn.Module, task: Task, test: Any, batch_size: int, num_workers: int,
-              device: torch.device) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+              device: torch.device, unreadable: UnreadableItems | None = None,
+              ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     model.eval()
     preds: list[dict[str, np.ndarray]] = []
     targets: list[dict[str, Tensor]] = []
-    loader = _loader(_Samples(test, task, np.arange(len(test)), 0, None), batch_size, num_workers)
+    loader = _loader(_Samples(test, task, np.arange(len(test)), 0, None, unreadable, substitute=False),
+                     batch_size, num_workers)
     with torch.no_grad():
-        for x, target in loader:
+        for batch in loader:
+            if unreadable is not None:
+                unreadable.check("in the test set")
+            if batch is None:
+                continue
+            x, target = batch
             preds.append(task.predict(model(x.to(device))))
             targets.append({k: v.numpy() for k, v in target.items()})
     pred = {k: np.concatenate([p[k] for p in preds]) for k in preds[0]}
@@ -341,9 +401,17 @@ def _recipe_record(task: Task) -> dict[str, Any]:
     return {"task": dataclasses.asdict(task.recipe), "finetune": dataclasses.asdict(task.common)}
 
 
+def _same_run_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """A recipe record without the fields a run may change when it resumes."""
+    record = json.loads(json.dumps(record))
+    record.get("finetune", {}).pop("max_unreadable_items", None)
+    return record
+
+
 def _check_same_recipe(out: Path, task: Task) -> None:
     path = out / "recipe.json"
-    if path.exists() and _json_safe(_recipe_record(task)) != json.loads(path.read_text()):
+    if path.exists() and (_same_run_fields(_json_safe(_recipe_record(task)))
+                          != _same_run_fields(json.loads(path.read_text()))):
         raise StaleRunError(f"{out}: the recipe differs from the one the run started with ({path}); "
                             "start a new run directory")
 
@@ -396,7 +464,9 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
         until_epoch: stop after this many epochs in total (a later ``resume=True`` continues).
         num_workers: DataLoader workers for the input pipeline.
         progress: tqdm bar over epochs.
-        trusted: allow non-tensor objects in ``init_path``.
+        trusted: unpickle any object in ``init_path`` and in the checkpoint resumed from (the
+            user's ``--trusted``: such a file can run code). Default: tensors and plain values
+            only; anything else is refused, naming what the file asks for.
         log_every: iterations between ``iter`` log records.
         checkpoint_every_s: write the checkpoint after an epoch only when this many seconds
             have passed since the last one (0: after every epoch), and always after the last
@@ -433,6 +503,10 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
         num_classes = int(data.num_identities) if data.kind == "synthetic" else len(train_ds.identities)
     task = make_task(task_name, profile, overrides, num_classes=num_classes, seed=seed)
     recipe, common = task.recipe, task.common
+    unreadable = UnreadableItems(out / "bad_items.jsonl", common.max_unreadable_items, "image",
+                                 "max_unreadable_items")
+    if not ckpt_path.exists():
+        unreadable.reset()  # a fresh run
     arch, width = recipes.pretrain(profile).arch, recipes.pretrain(profile).width
     trunk, init_info = B.build_trunk(arch, init, init_path, seed=common.seed, trusted=trusted, width=width)
     channels, side = B.feature_shape(trunk, task.input_size)
@@ -440,7 +514,9 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     head = task.build_head(channels, side)
     if task.wants_train_targets():  # e.g. the head starts as the mean predictor (recipe head_init)
-        task.init_head(head, collate_targets([task.prepare(*train_ds[int(i)], None)[1] for i in subset]))
+        task.init_head(head, collate_targets([task.prepare(*item, None)[1]
+                                              for item in _readable(train_ds, subset, unreadable)]))
+        unreadable.check("in the training set")
     model = B.FaceModel(trunk, head).to(dev)
     opt = _optimizer(recipe, model.parameters())
 
@@ -454,7 +530,7 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
             "threads": torch.get_num_threads(), "host": platform.node()}
     start_epoch = 0
     if ckpt_path.exists():
-        state = checkpoint.load(ckpt_path, trusted=True)
+        state = checkpoint.load(ckpt_path, trusted=trusted)
         _check_same_recipe(out, task)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
@@ -475,11 +551,13 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
     for epoch in bar:
         model.train()
         order = np.random.default_rng([common.seed, epoch]).permutation(subset)
-        loader = _loader(_Samples(train_ds, task, order, common.seed, epoch), recipe.batch_size, num_workers)
+        loader = _loader(_Samples(train_ds, task, order, common.seed, epoch, unreadable), recipe.batch_size,
+                         num_workers)
         t_epoch, t_data, t_step, n_seen, losses = time.perf_counter(), 0.0, 0.0, 0, []
         t0 = time.perf_counter()
         with log_path.open("a") as log:
             for x, target in loader:
+                unreadable.check(f"by epoch {epoch}; the last checkpoint is intact")
                 x, target = x.to(dev), {k: v.to(dev) for k, v in target.items()}
                 t1 = time.perf_counter()
                 out_ = model(x)
@@ -502,7 +580,7 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
             rec = {"kind": "epoch", "epoch": epoch, "loss": float(np.mean(losses)), "images": n_seen,
                    "seconds": time.perf_counter() - t_epoch,
                    "data_samples_per_s": n_seen / max(t_data, 1e-9),
-                   "step_samples_per_s": n_seen / max(t_step, 1e-9)}
+                   "step_samples_per_s": n_seen / max(t_step, 1e-9), "unreadable_items": unreadable.count()}
             log.write(json.dumps(rec) + "\n")
         bar.set_postfix(loss=f"{rec['loss']:.4f}")
         if epoch + 1 < stop and time.perf_counter() - t_saved < checkpoint_every_s:
@@ -514,9 +592,10 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
         return None
 
     bn_batches = precise_bn(model, task, train_ds, subset, recipe.batch_size, common.precise_bn_batches,
-                            num_workers, dev)
-    metrics_flat, arrays = _evaluate(model, task, test_ds, recipe.batch_size, num_workers, dev)
+                            num_workers, dev, unreadable)
+    metrics_flat, arrays = _evaluate(model, task, test_ds, recipe.batch_size, num_workers, dev, unreadable)
     metrics_flat["precise_bn_batches"] = float(bn_batches)
+    metrics_flat["unreadable_items"] = float(unreadable.check("in evaluation"))
     tmp = out / ".eval.tmp.npz"
     np.savez(tmp, **arrays)
     os.replace(tmp, out / "eval.npz")

@@ -70,6 +70,12 @@ class RecordFaces(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
+    def describe(self, i: int) -> str:
+        """Record ``i`` in words: its dataset and image file (named in errors)."""
+        r = self.records[i]
+        path = None if r.path is None else (Path(r.path) if Path(r.path).is_absolute() else self.root / r.path)
+        return f"{r.dataset} record {i}, image {path}"
+
     def identity_array(self) -> np.ndarray:
         """(N,) integer identity of each record (-1 where unknown)."""
         return np.array([self.identities.get(r.identity, -1) for r in self.records])
