@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 import torch
 
+from facelib import recipes
 from pickle_fixtures import hostile_checkpoint
 
 FAST_FT = ["--n-train", "16", "--n-test", "8", "--size", "64", "--identities", "4"]
@@ -62,7 +63,8 @@ def test_pretrain_manifest_smaller_than_a_batch(tmp_path):
     manifest, root = _manifest(tmp_path, 3)
     line = _error(_facelib(tmp_path, "pretrain", "--manifest", manifest, "--root", root, "--out", tmp_path / "run"),
                   "pretrain")
-    assert f"--manifest {manifest}: 3 items, fewer than one batch of 32 images (batch_size" in line
+    batch = recipes.pretrain("demo").batch_size
+    assert f"--manifest {manifest}: 3 items, fewer than one batch of {batch} images (batch_size" in line
     assert not (tmp_path / "run").exists()
 
 

@@ -136,6 +136,42 @@ def test_au12_raises_lip_corners_and_valence():
     assert np.mean(lift_hi) > np.mean(lift_lo) + 0.05
 
 
+def test_strong_action_units_move_the_face_by_realistic_amounts():
+    # at intensity 5 (in template units: one unit is half the face width, ~7 cm on a real face)
+    base = fm.template_68()
+
+    def moved(au_id):
+        au = np.zeros(12)
+        au[fm.AU_IDS.index(au_id)] = 5
+        return fm.apply_aus(base, au) - base
+
+    corners = moved(12)[[48, 54]]
+    assert (corners[:, 1] < -0.2).all() and abs(corners[:, 0]).min() > 0.1  # a broad smile: up and out
+    mouth = lambda p: p[[65, 66, 67], 1].mean() - p[[61, 62, 63], 1].mean()  # noqa: E731
+    au = np.zeros(12)
+    au[[fm.AU_IDS.index(25), fm.AU_IDS.index(26)]] = 5
+    assert mouth(fm.apply_aus(base, au)) - mouth(base) > 0.4  # lips part and the jaw drops
+    assert moved(26)[8, 1] > 0.3                                 # the chin goes down with the jaw
+    assert (moved(1)[[20, 21, 22, 23], 1] < -0.15).all()        # inner brows up
+    # at the demo's 40-px crops (about 14 px per unit) that is several pixels, not a fraction
+    px = 40 * 190 / 256 / 2.2
+    assert np.linalg.norm(corners[:, :2], axis=1).min() * px > 3
+    assert (mouth(fm.apply_aus(base, au)) - mouth(base)) * px > 5
+
+
+def test_persons_differ_more_than_one_persons_expressions_change_them():
+    # identity shape differences against AU-driven changes, over many persons and samples
+    shapes = np.stack([fm.identity_shape(synth.identity(i, 0)) for i in range(60)])
+    between = np.linalg.norm(shapes[:, None] - shapes[None], axis=-1).mean(axis=-1)
+    between = between[np.triu_indices(60, 1)].mean()
+    within = []
+    for i in range(60):
+        sp = synth.sample_params(i, 0, 64, 60)
+        s0 = fm.identity_shape(synth.identity(sp.identity, 0))
+        within.append(np.linalg.norm(fm.apply_aus(s0, sp.au, sp.asymmetry) - s0, axis=-1).mean())
+    assert between > 1.5 * np.mean(within), (between, np.mean(within))
+
+
 def test_expression_rules():
     assert fm.expression_from_aus(np.zeros(12)) == 0
     for code, aus in fm.AU_PROTOTYPES.items():

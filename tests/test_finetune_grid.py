@@ -109,7 +109,7 @@ def test_page_grid_on_a_cluster_submits_what_is_missing_then_collects(
     # The `debug` profile runs the array's jobs in this process: the page's code path with
     # `cluster` set, without a scheduler. The runs are the demo's in-process runs, bit for bit.
     root = tmp_path / "results"
-    kw = dict(profile="demo", data=TINY, overrides=FAST)
+    kw = dict(profile="demo", data=TINY, overrides=FAST, seeds=[0])
     grid = G.page_grid("recon3d", {"random": None}, [1.0, 0.5], root, cluster="debug", **kw)
     out = capsys.readouterr().out
     assert "recon3d: submitted 2 run(s) as job array" in out and "on debug" in out
@@ -167,7 +167,7 @@ def test_stale_runs_are_refused_or_moved_aside_and_resubmitted(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # A finished run made with other settings is never collected as if it were the page's.
     root = tmp_path / "results"
-    kw = dict(profile="demo", overrides=FAST, on="debug")
+    kw = dict(profile="demo", overrides=FAST, on="debug", seeds=[0])
     G.submit_grid("recon3d", {"random": None}, [1.0], root, data=TINY, **kw)
     other = FT.DataSpec(n_train=12, n_test=8, size=64, num_identities=4)
     with pytest.raises(FT.StaleRunError, match="other settings"):
@@ -177,7 +177,7 @@ def test_stale_runs_are_refused_or_moved_aside_and_resubmitted(
     out = capsys.readouterr().out
     assert "warning: " in out and "other settings" in out and "submitting would stop here" in out
     assert "skip   recon3d/random/100pct (COMPLETED)" in out
-    grid = G.page_grid("recon3d", {"random": None}, [1.0], root, profile="demo", data=other,
+    grid = G.page_grid("recon3d", {"random": None}, [1.0], root, profile="demo", data=other, seeds=[0],
                        overrides=FAST, cluster="debug")
     assert "recon3d/random/100pct: made with another recipe or settings; moved to 100pct.stale" in capsys.readouterr().out
     assert list(grid["run"]) == ["recon3d/random/100pct"] and list(grid["n_train"]) == [12]

@@ -190,21 +190,23 @@ def test_derived_quantities():
     assert C.scale == pytest.approx(256 / 190)
 
 
-# Fields the demo profile may shrink; everything else must stay the paper's.
+# Fields the demo profile may shrink; everything else must stay the paper's. The blur's sigma
+# and kernel are in pixels: they scale with the crops' resolution.
 SIZE_FIELDS = {
-    "arch", "num_gpus", "batch_size", "sync_bn", "epochs", "warmup_epochs", "num_prototypes",
-    "hidden_mlp", "feat_dim", "size_crops", "nmb_crops", "freeze_prototypes_iters", "input_size",
-    "heatmap_size", "embedding_dim", "queue_length", "train_images", "deconv_width",
+    "arch", "width", "num_gpus", "batch_size", "sync_bn", "epochs", "epochs_range", "warmup_epochs",
+    "num_prototypes", "hidden_mlp", "feat_dim", "size_crops", "nmb_crops", "freeze_prototypes_iters",
+    "input_size", "heatmap_size", "embedding_dim", "queue_length", "train_images", "synthetic_identities",
+    "deconv_width", "blur_sigma", "blur_kernel_size",
 }
 
 
-# The one non-size exception, documented in recipes.py: at batch 32 the demo takes the learning
-# rates of SwAV's own small-batch script (swav_200ep_bs256_pretrain.sh) instead of 4.8 -> 0.045.
-DEMO_SMALL_BATCH_LR = {"base_lr": 0.6, "final_lr": 0.0006}
-# The second, documented in color_jitter_p's note with its measurements: without colour jitter and
-# greyscale the demo's ~100 CPU iterations learn (loss below ln K); with them they never leave ln K.
-DEMO_NO_COLOUR_AUGMENTATION = {"color_jitter_p": 0.0, "grayscale_p": 0.0}
-DEMO_PRETRAIN_EXCEPTIONS = {**DEMO_SMALL_BATCH_LR, **DEMO_NO_COLOUR_AUGMENTATION}
+# The demo pretraining's non-size exceptions, each documented with its measurements in the
+# field's note (recipes.py): the views' scale ranges, the colour jitter at half strength and the
+# learning rate of a batch of 64.
+DEMO_PRETRAIN_EXCEPTIONS = {
+    "min_scale_crops": (0.4, 0.1), "max_scale_crops": (1.0, 0.4), "color_jitter": (0.4, 0.4, 0.4, 0.1),
+    "base_lr": 2.4, "final_lr": 0.0024,
+}
 
 
 # The downstream tasks' non-size demo exceptions, each justified in its field's note with the
@@ -222,9 +224,12 @@ def test_demo_changes_sizes_only():
     assert changed and changed <= SIZE_FIELDS | set(DEMO_PRETRAIN_EXCEPTIONS), changed - SIZE_FIELDS
     for name, value in DEMO_PRETRAIN_EXCEPTIONS.items():
         assert getattr(demo, name) == value
-    for name in DEMO_NO_COLOUR_AUGMENTATION:  # the exception is explained where the value lives
-        assert "demo: 0" in _field(P, name).metadata["note"]
-    assert "ln K" in _field(P, "color_jitter_p").metadata["note"]
+    for name in ("min_scale_crops", "color_jitter", "base_lr"):  # explained where the value lives
+        note = _field(P, name).metadata["note"]
+        assert "Demo" in note and "measured" in note, (name, note)
+    assert "ln K" in _field(P, "min_scale_crops").metadata["note"]
+    assert recipes.pretrain("demo").color_jitter_p == P.color_jitter_p  # the paper's augmentations are back
+    assert recipes.pretrain("demo").grayscale_p == P.grayscale_p
     for name in recipes.TASKS:
         exceptions = DEMO_TASK_EXCEPTIONS.get(name, {})
         demo_task, paper_task = recipes.task(name, "demo"), recipes.task(name, "paper")

@@ -10,7 +10,7 @@ from conftest import REPO
 OUTSIDE = re.compile(r"(\.\./shared\b|/work/shared\b|\bshared/(paper|faces|notes)\b|NOTES\.md)")
 # Pages being rewritten elsewhere that still cite the notes; remove each entry with its citation
 # (book/paper_and_code.md holds those facts now). The test fails when an entry is stale.
-PENDING = {"notebooks/05_landmarks.py", "notebooks/08_3d_reconstruction.py"}
+PENDING: set[str] = set()
 
 
 def test_no_file_cites_a_path_outside_the_repository():

@@ -162,3 +162,26 @@ def test_read_state_dict_errors(tmp_path) -> None:
 def test_rejects_non_resnets() -> None:
     with pytest.raises(ValueError, match="not a torchvision ResNet"):
         SwAVModel("vgg11")
+
+
+def test_narrow_resnets_keep_torchvision_layout_and_load_back(tmp_path):
+    from facelib.swav.resnet import resnet, width_of
+    assert list(resnet("resnet18", 64).state_dict()) == list(torchvision.models.resnet18().state_dict())
+    narrow = resnet("resnet18", 16)
+    assert isinstance(narrow, torchvision.models.ResNet)
+    assert list(narrow.state_dict()) == list(torchvision.models.resnet18().state_dict())  # same names
+    assert narrow.conv1.out_channels == 16 and narrow.fc.in_features == 128
+    assert resnet("resnet50", 16).fc.in_features == 16 * 8 * 4  # bottleneck expansion
+    n18, n64 = (sum(p.numel() for p in resnet("resnet18", w).parameters() if p.ndim == 4) for w in (16, 64))
+    assert 15 < n64 / n18 < 17  # a quarter of the width: about a sixteenth of the convolution weights
+    model = SwAVModel("resnet18", hidden_mlp=16, feat_dim=8, num_prototypes=4, width=16)
+    export_trunk(model, tmp_path / "t.pth")
+    sd = torch.load(tmp_path / "t.pth", weights_only=True)
+    assert width_of(sd) == 16
+    back = load_trunk("resnet18", tmp_path / "t.pth")
+    assert back.conv1.out_channels == 16
+    torch.testing.assert_close(back.layer4[1].conv2.weight, model.trunk.layer4[1].conv2.weight)
+    with pytest.raises(ValueError, match="positive integer"):
+        resnet("resnet18", 0)
+    with pytest.raises(ValueError, match="no 4-D conv1.weight"):
+        width_of({})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torchvision
@@ -113,7 +114,7 @@ def test_cli_finetune(tmp_path, capsys):
 
 
 def test_grid_runs_resumes_and_collects(tmp_path):
-    kw = dict(profile="demo", data=TINY, overrides={"epochs": 1}, progress=False)
+    kw = dict(profile="demo", data=TINY, overrides={"epochs": 1}, progress=False, seeds=[0])
     grid = G.run_grid("recon3d", {"random": None}, [1.0, 0.5], tmp_path, **kw)
     assert list(grid["run"]) == ["recon3d/random/100pct", "recon3d/random/50pct"]
     assert list(grid["n_train"]) == [12, 6] and grid["nme_box"].notna().all()
@@ -126,12 +127,40 @@ def test_grid_runs_resumes_and_collects(tmp_path):
     other = FT.DataSpec(n_train=10, n_test=10, size=64, num_identities=4)
     with pytest.raises(FT.FinetuneError, match="other settings"):
         G.run_grid("recon3d", {"random": None}, [1.0], tmp_path, profile="demo", data=other,
-                   overrides={"epochs": 1}, progress=False)
+                   overrides={"epochs": 1}, progress=False, seeds=[0])
     rerun = G.run_grid("recon3d", {"random": None}, [1.0], tmp_path, profile="demo", data=other,
-                       overrides={"epochs": 1}, progress=False, stale="rerun")
+                       overrides={"epochs": 1}, progress=False, stale="rerun", seeds=[0])
     assert list(rerun["n_train"]) == [10]
     assert json.loads((tmp_path / "recon3d/random/100pct.stale/run.json").read_text())["n_train"] == 12
     assert sorted(G.collect_runs(tmp_path, "recon3d")["run"]) == ["recon3d/random/100pct", "recon3d/random/50pct"]
+
+
+def test_grid_seeds_name_their_runs_and_processes_do_not_change_results(tmp_path):
+    kw = dict(profile="demo", data=TINY, overrides={"epochs": 1}, progress=False, seeds=[0, 1])
+    grid = G.run_grid("recon3d", {"random": None}, [1.0], tmp_path / "a", **kw)
+    assert list(grid["run"]) == ["recon3d/random/100pct", "recon3d/random/100pct-seed1"]
+    assert list(grid["seed"]) == [0, 1]
+    assert grid["nme_box"].iloc[0] != grid["nme_box"].iloc[1]  # another seed: another run
+    runs = [json.loads((tmp_path / "a" / r / "run.json").read_text()) for r in grid["run"]]
+    assert [r["seed"] for r in runs] == [0, 1]
+    # two runs at once, each in its own process on one thread: the same numbers as one by one
+    # on one thread (the run's seeds fix it)
+    torch.set_num_threads(1)
+    one = G.run_grid("recon3d", {"random": None}, [1.0], tmp_path / "b", **kw)
+    two = G.run_grid("recon3d", {"random": None}, [1.0], tmp_path / "c", processes=2, **kw)
+    pd.testing.assert_frame_equal(one.drop(columns="seconds"), two.drop(columns="seconds"))
+    collected = G.collect_runs(tmp_path / "c", "recon3d")
+    assert sorted(collected["seed"]) == [0, 1]
+
+
+def test_regime_epochs_follow_the_range():
+    lmk = recipes.task("landmarks", "paper")  # 60-480 epochs "depending on the data regime"
+    assert recipes.regime_epochs(lmk, 1.0) == 60 and recipes.regime_epochs(lmk, 0.01) == 480
+    assert recipes.regime_epochs(lmk, 0.1) == round(60 * 8 ** 0.5)  # the geometric mean
+    assert recipes.regime_epochs(lmk, 0.001) == 480  # no further than the range's end
+    assert recipes.regime_epochs(recipes.override(lmk, epochs=2), 0.01) == 2  # epochs caps every regime
+    with pytest.raises(recipes.RecipeError, match="regime"):
+        recipes.regime_epochs(lmk, 0.0)
 
 
 def test_cli_submits_through_launch(tmp_path, capsys):
@@ -171,14 +200,15 @@ def test_the_loop_learns_a_tiny_training_set(tmp_path):
     # eight faces seen 12 times: the training loss of the 3D landmark regression must fall well
     # below the first epoch's, which is the mean predictor's (the head starts as it: head_init)
     data = FT.DataSpec(n_train=8, n_test=8, size=64, num_identities=2)
-    FT.finetune("recon3d", tmp_path, data=data, overrides={"epochs": 12, "batch_size": 8,
+    FT.finetune("recon3d", tmp_path, data=data, overrides={"epochs": 12, "epochs_range": (12, 12), "batch_size": 8,
                                                             "rotation_deg": 0.0, "scale_range": (1.0, 1.0),
                                                             "translation": 0.0}, progress=False)
     losses = [r["loss"] for r in FT.read_log(tmp_path, "epoch")]
     assert losses[-1] < 0.4 * losses[0], losses
     # with a random head the first epoch is worse than the mean predictor, and it falls further
     FT.finetune("recon3d", tmp_path / "default", data=data, progress=False,
-                overrides={"epochs": 12, "batch_size": 8, "rotation_deg": 0.0, "scale_range": (1.0, 1.0),
+                overrides={"epochs": 12, "epochs_range": (12, 12), "batch_size": 8, "rotation_deg": 0.0,
+                           "scale_range": (1.0, 1.0),
                            "translation": 0.0, "head_init": "default"})
     default = [r["loss"] for r in FT.read_log(tmp_path / "default", "epoch")]
     assert default[0] > losses[0] and default[-1] < 0.2 * default[0], default

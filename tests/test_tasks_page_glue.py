@@ -8,9 +8,11 @@ from facelib.tasks import grid as G
 
 
 def test_page_inits(tmp_path):
-    trunk = tmp_path / "mine.pth"
+    trunk, sup = tmp_path / "mine.pth", tmp_path / "sup.pth"
     trunk.write_bytes(b"x")
-    assert G.page_inits("demo", tmp_path, tmp_path, swav_trunk=str(trunk)) == {"random": None, "ours": str(trunk)}
+    sup.write_bytes(b"x")
+    assert G.page_inits("demo", tmp_path, tmp_path, swav_trunk=str(trunk), supervised_trunk=str(sup)) == {
+        "random": None, "supervised": str(sup), "ours": str(trunk)}
     inits = G.page_inits("paper", tmp_path / "results", tmp_path, imagenet_weights="in.pth", authors_weights="a.pth")
     # In the paper profile a missing trunk is not replaced by a demo one: page 03's path is named.
     assert inits == {"random": None, "ours": str(tmp_path / "results" / "swav_paper" / "trunk.pth"),

@@ -175,17 +175,19 @@ def page_inits(profile: str, results_root: str | os.PathLike[str], repo_root: st
 
     ``random`` always; ``supervised`` (identity labels, the paper's supervised baseline) and
     ``ours`` (SwAV) from ``supervised_trunk`` / ``swav_trunk`` or page 03's
-    ``results/supervised_<profile>/trunk.pth`` / ``results/swav_<profile>/trunk.pth`` (in the
-    demo, both are pretrained here with page 03's recipes when page 03 has not run; the paper
-    profile leaves out a pretraining that has not finished); ``imagenet`` and ``authors`` only
-    when their local weights files are given (nothing downloads).
+    ``results/supervised_<profile>/trunk.pth`` / ``results/swav_<profile>/trunk.pth``. In the
+    demo both are pretrained here with page 03's recipes when page 03 has not run. In the
+    paper profile a missing trunk is not replaced: ``ours`` names page 03's path (its runs wait
+    for it), ``supervised`` is left out unless its file exists or is given (the paper's is a
+    VGG-Face2 model you provide). ``imagenet`` and ``authors`` only when their local weights
+    files are given (nothing downloads).
     """
     inits: dict[str, str | None] = {"random": None}
     for name, given, method in (("supervised", supervised_trunk, "supervised"), ("ours", swav_trunk, "swav")):
         trunk = Path(given) if given else Path(repo_root) / "results" / f"{method}_{profile}" / "trunk.pth"
         if not trunk.is_file() and not given and profile == "demo":
             trunk = B.demo_trunk(method, Path(repo_root) / "results" / f"{method}_{profile}")
-        if trunk.is_file() or given:
+        if trunk.is_file() or given or name == "ours":
             inits[name] = str(trunk)
     if imagenet_weights:
         inits["imagenet"] = imagenet_weights
