@@ -319,7 +319,7 @@ class Submission:
         if self.jobs:
             array_id = str(self.jobs[0].job_id).split("_")[0]
             lines.append(f"  submitted part(s) {_ranges(self.submit_parts)} as job array {array_id} "
-                         f"(logs: {Path(str(self.jobs[0].paths.folder))})")
+                         f"(logs: {Path(str(self.jobs[0].paths.folder)).parent}/<job id>/)")
         if self.merge_job is not None:
             lines.append(f"  merge job {self.merge_job.job_id} runs after them and writes "
                          f"{p.out}/{folder.MANIFEST} (log: {self.merge_job.paths.stderr})")
