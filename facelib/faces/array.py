@@ -292,6 +292,7 @@ class Submission:
             damaged (submitted again).
         jobs: the array's jobs; ``merge_job``: the merge job (None: merged here, or nothing to do).
         merged_now: the merge ran in this process (every part was already finished).
+        active_merge: job id of an earlier submission's merge job, still queued (not submitted again).
     """
 
     plan: ArrayPlan
@@ -302,11 +303,15 @@ class Submission:
     jobs: list[Any] = field(default_factory=list)
     merge_job: Any = None
     merged_now: dict[str, Any] | None = None
+    active_merge: str | None = None
 
     @property
     def wait_for(self) -> list[str]:
-        """Job ids a step after the preprocessing must wait for (the merge job, when there is one)."""
-        return [str(self.merge_job.job_id)] if self.merge_job is not None else []
+        """Job ids a step after the preprocessing must wait for: the merge job submitted now, or
+        that of an earlier submission still queued (none when the folder is merged)."""
+        if self.merge_job is not None:
+            return [str(self.merge_job.job_id)]
+        return [self.active_merge] if self.active_merge else []
 
     def summary(self) -> str:
         p = self.plan
@@ -323,6 +328,9 @@ class Submission:
         if self.merge_job is not None:
             lines.append(f"  merge job {self.merge_job.job_id} runs after them and writes "
                          f"{p.out}/{folder.MANIFEST} (log: {self.merge_job.paths.stderr})")
+        if self.active_merge is not None:
+            lines.append(f"  merge job {self.active_merge} of an earlier submission is still queued: "
+                         "not submitted again")
         if self.merged_now is not None:
             m = self.merged_now
             lines.append(f"  merged here: {m['faces']} faces from {m['files']} files ({m['rejects']} rejected, "
@@ -423,6 +431,8 @@ def submit(src: Path | str, out: Path | str, *, on: str | launch.Cluster, profil
         for job in sub.jobs:
             launch.wait(job, float("inf") if wait_s is None else wait_s)
         sub.merged_now = merge(out) if not merged(out) else None
+    elif not sub.jobs and "merge" in (pending := launch.active_runs(["merge"], runs_root)):
+        sub.active_merge = pending["merge"].job_id  # the merge of an earlier submission still waits
     elif sub.jobs or active:
         ids = sorted({str(j.job_id).split("_")[0] for j in sub.jobs} | {j.split("_")[0] for j in active.values()})
         sub.merge_job = launch.submit(MergeJob(out), run="merge", on=clus,
