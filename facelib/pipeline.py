@@ -180,7 +180,6 @@ def _step_preprocess(chain: Chain, clus: Any, dry_run: bool, log: Callable[[str]
                        "merged already" if not merge_jobs else "submitted"))
     if not slurm:
         arr.note += ", ran here"
-        merge.note += ", ran here"
     return [arr, merge]
 
 

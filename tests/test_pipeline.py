@@ -156,7 +156,8 @@ def test_the_whole_chain_on_slurm_ends_with_the_results_page_showing_its_runs(tm
     wall = time.monotonic() - t0
     out = capsys.readouterr().out
     assert rc == 0, out[-3000:]
-    print(f"\nthe whole chain on the local SLURM: {wall:.0f} s")
+    with capsys.disabled():
+        print(f"\nthe whole chain on the local SLURM: {wall:.0f} s")
     steps = {s.name: s for s in chainmod.latest_chain(results)}
     assert list(steps) == STEPS
     status = {s.step.name: s.state for s in chainmod.chain_status(results)}

@@ -167,7 +167,8 @@ def test_array_element_killed_mid_way_resumes_and_the_merge_equals_a_local_run(p
     assert done["skipped"] == committed and done["processed"] == PART - committed
     assert done["workers"] == 1  # slurm-local gives an element one CPU: one detector process
     _assert_same_as_local(out, ref)
-    print(f"\narray of 3 parts, one killed and resumed, merged: {seconds:.1f} s")
+    with capsys.disabled():
+        print(f"\narray of 3 parts, one killed and resumed, merged: {seconds:.1f} s")
 
     # a third run submits nothing: every part is finished and merged
     n_records = len((out / array.ARRAY / launch.REGISTRY_NAME).read_text().splitlines())

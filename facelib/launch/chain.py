@@ -104,6 +104,8 @@ class StepStatus:
         head = f"{s.name:<22} {self.state:<9}"
         if self.state == "SKIPPED":
             return f"{head} {s.note}"
+        if s.executor != "slurm":
+            return f"{head} ran in the submitting command ({s.executor} executor): {s.note}"
         jobs = _ranges(s.jobs)
         if self.state == "FAILED":
             return (f"{head} job {self.job} failed; log: {self.log}"
