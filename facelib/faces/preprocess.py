@@ -323,13 +323,15 @@ class Summary:
             f"time: {self.seconds:.1f} s, {self.images_per_s:.2f} images/s, "
             f"{self.faces_per_s:.2f} faces/s; CPU {self.cpu_seconds:.1f} s"
             + (f"\nworker processes replaced: {self.worker_restarts}" if self.worker_restarts else "")
-            + f"\n{self._verified()}"
+            + f"\n{self.verification}"
             + (f"\nthe folder holds {self.folder_errors} source file(s) that could not be read "
                "(rejects.parquet, error=True): fix them and rerun with --retry-rejects"
                if self.folder_errors else "")
         )
 
-    def _verified(self) -> str:
+    @property
+    def verification(self) -> str:
+        """What the check of the committed shards found (one line, plus one per repair)."""
         r = self.repairs
         if not r.verified and not r:
             return "verified shards: none committed before this run"
