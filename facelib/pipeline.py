@@ -225,9 +225,22 @@ def _step_pretrain(chain: Chain, clus: Any, after: list[str], dry_run: bool, log
     step.note = f"submitted as job {submitted.job_id}; log {submitted.paths.stderr}"
     log(f"pretrain: {step.note}")
     if clus.executor != "slurm":
-        launch.wait(submitted, float("inf"))
+        _wait_here(submitted, step.name)
         step.note += ", ran here"
     return step
+
+
+def _wait_here(job: Any, step: str) -> Any:
+    """Wait for a job of a non-slurm profile; its failure is one line naming the step and the log."""
+    from submitit.core.utils import FailedJobError
+
+    launch = _launch()
+    try:
+        return launch.wait(job, float("inf"))
+    except (FailedJobError, launch.JobEndedWithoutResult) as e:
+        last = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        raise RuntimeError(f"step {step!r} failed: job {job.job_id} ({last[-1][:200] if last else 'no message'}); "
+                           f"log: {job.paths.stderr}") from None
 
 
 def _step_grid(chain: Chain, task: str, clus: Any, after: list[str], dry_run: bool,
@@ -257,7 +270,7 @@ def _step_grid(chain: Chain, task: str, clus: Any, after: list[str], dry_run: bo
         f", {len(earlier)} still queued from an earlier submission" if earlier else "")
     if clus.executor != "slurm":
         for j in jobs:
-            launch.wait(j, float("inf"))
+            _wait_here(j, step.name)
         step.note += ", ran here"
     return step
 
@@ -295,7 +308,7 @@ def _step_page(chain: Chain, clus: Any, after: list[str], upstream_submitted: bo
     step.note = f"submitted as job {submitted.job_id}: executes {PAGE} into {chain.page_output}"
     log(f"results-page: {step.note}")
     if clus.executor != "slurm":
-        launch.wait(submitted, float("inf"))
+        _wait_here(submitted, step.name)
         step.note += ", ran here"
     return step
 

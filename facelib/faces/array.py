@@ -375,6 +375,22 @@ def _classify(out: Path, plan: ArrayPlan) -> tuple[list[int], list[int], dict[in
     return todo, done, active, damaged
 
 
+def _wait_merge(job: Any, wait_s: float, out: Path) -> None:
+    """Wait for the merge job; its failure becomes one line naming the job and the logs."""
+    from submitit.core.utils import FailedJobError
+
+    try:
+        launch.wait(job, wait_s)
+    except launch.JobTimeout:
+        raise RuntimeError(f"the merge job {job.job_id} has not ended after {wait_s:.0f} s; it still runs "
+                           f"(`facelib jobs status --results {out / ARRAY}`)") from None
+    except (launch.JobEndedWithoutResult, FailedJobError) as e:
+        first = next((ln for ln in str(e).splitlines() if ln.strip()), "")
+        raise RuntimeError(f"the merge job {job.job_id} did not merge ({first.strip()[:200]}): a part failed or "
+                           f"was cancelled; rerun the same command to resubmit the unfinished parts (logs: "
+                           f"{out / ARRAY / 'submitit'}/<job id>/)") from None
+
+
 def submit(src: Path | str, out: Path | str, *, on: str | launch.Cluster, profile: str = "paper",
            part_size: int | None = None, options: dict[str, Any] | None = None, after: Sequence[str] = (),
            dry_run: bool = False, wait_s: float | None = None, workers: int | None = None,
@@ -428,8 +444,15 @@ def submit(src: Path | str, out: Path | str, *, on: str | launch.Cluster, profil
                                        results_root=runs_root, name="preprocess", folder=folder_,
                                        after=after if clus.executor == "slurm" else ())
     if clus.executor != "slurm":  # no dependencies: wait for the parts here, then merge
-        for job in sub.jobs:
-            launch.wait(job, float("inf") if wait_s is None else wait_s)
+        from submitit.core.utils import FailedJobError
+
+        for k, job in zip(todo, sub.jobs):
+            try:
+                launch.wait(job, float("inf") if wait_s is None else wait_s)
+            except (FailedJobError, launch.JobEndedWithoutResult) as e:
+                last = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+                raise RuntimeError(f"part {k} failed ({last[-1][:200] if last else 'no message'}); log: "
+                                   f"{job.paths.stderr}; rerun the same command to resume") from None
         sub.merged_now = merge(out) if not merged(out) else None
     elif not sub.jobs and "merge" in (pending := launch.active_runs(["merge"], runs_root)):
         sub.active_merge = pending["merge"].job_id  # the merge of an earlier submission still waits
@@ -442,7 +465,7 @@ def submit(src: Path | str, out: Path | str, *, on: str | launch.Cluster, profil
         sub.merged_now = merge(out)
     log(sub.summary())
     if sub.merge_job is not None and wait_s is not None:
-        launch.wait(sub.merge_job, wait_s)
+        _wait_merge(sub.merge_job, wait_s, out)
         m = json.loads((runs_root / MERGED).read_text())
         log(f"merged: {m['faces']} faces from {m['files']} files ({m['rejects']} rejected, "
             f"{m['errors']} unreadable) -> {out}/{folder.MANIFEST}")
