@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pretrain": ("facelib.swav.train", "SwAV pretraining (supplement 1.1)"),
     "finetune": ("facelib.tasks.cli", "fine-tune a backbone on a downstream task (supplement 1.2)"),
     "jobs": ("facelib.launch", "submitted runs, cluster profiles, dry runs, probes"),
+    "pipeline": ("facelib.pipeline", "the whole chain as SLURM jobs: preprocess -> pretrain -> grids -> results page"),
 }
 
 

@@ -560,6 +560,32 @@ class Launch:
         20, "1.1", "convention",
         "requeues allowed after hitting the time limit (pre-emptions are not counted)",
     )
+    preprocess_part_files: int = _p(
+        100_000, "1.1", "convention",
+        "source files per element of the preprocessing job array (`facelib preprocess --cluster`): "
+        "the sorted file list is cut into parts of this many files, so a rerun submits the same "
+        "parts. At the measured 31 images per CPU-second (RetinaFace, benchmarks/bench_preprocess.py) "
+        "a part takes about 7 min on 8 CPUs; Large-Scale-Face's 5M images make 50 elements",
+    )
+    preprocess_cpus_per_task: int = _p(
+        8, "1.1", "convention",
+        "CPUs of one preprocessing element: one single-threaded detector process per CPU",
+    )
+    preprocess_mem_gb: int = _p(
+        16, "1.1", "convention",
+        "memory of one preprocessing element: 8 worker processes, each decoding photos of up to "
+        "Crop.max_image_pixels (about 0.5 GB per worker at that limit), with a margin; 0 = no --mem",
+    )
+    preprocess_timeout_min: int = _p(
+        120, "1.1", "convention",
+        "time limit of one preprocessing element (several times the ~7 min a part takes); "
+        "capped by the cluster's limit. A part that hits it is requeued and resumes",
+    )
+    cpu_job_timeout_min: int = _p(
+        60, "1.1", "convention",
+        "time limit of the small CPU jobs of a chain: merging the preprocessing parts, "
+        "executing the results page",
+    )
 
 
 @dataclass(frozen=True)
@@ -844,7 +870,9 @@ PAPER_LAUNCH = Launch()
 # Demo jobs run on a laptop or the local test cluster: one CPU per task, no memory request, and
 # time limits of at least 11 min (shorter ones make submitit count every interrupt as a timeout).
 DEMO_LAUNCH = override(PAPER_LAUNCH, cpus_per_task=1, mem_per_task_gb=0, pretrain_timeout_min=60,
-                       finetune_timeout_min=30, signal_delay_s=30, max_num_timeout=3)
+                       finetune_timeout_min=30, signal_delay_s=30, max_num_timeout=3,
+                       preprocess_part_files=16, preprocess_cpus_per_task=1, preprocess_mem_gb=0,
+                       preprocess_timeout_min=15, cpu_job_timeout_min=15)
 
 
 def launch(profile: str = "paper", **overrides: Any) -> Launch:

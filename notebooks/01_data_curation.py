@@ -88,7 +88,9 @@ viz.recipe_table(recipe)
 # 16-bit and transparent images converted; broken files rejected with a reason), detects the
 # faces, crops each one to 256x256 with the face box scaled to 190 px, and writes JPEG crops
 # into HDF5 shards plus a parquet manifest (one row per face). Running it again does no work:
-# files already in the manifest are skipped.
+# files already in the manifest are skipped, once every shard they sit in has been checked
+# against its recorded size and SHA-1 (a damaged or missing shard's photos would be processed
+# again).
 
 # %%
 summary = pp.preprocess(image_root, out_dir, recipe=recipe, workers=workers,
@@ -96,7 +98,8 @@ summary = pp.preprocess(image_root, out_dir, recipe=recipe, workers=workers,
 print(summary)
 again = pp.preprocess(image_root, out_dir, recipe=recipe, workers=workers,
                       align=align, progress=False)
-print(f"second run: {again.files} files processed, {again.skipped} skipped")
+print(f"second run: {again.files} files processed, {again.skipped} skipped\n"
+      f"{again.verification}")
 
 # %%
 out = Path(out_dir)

@@ -11,13 +11,17 @@ files), on several processes, and writes
 * ``files.parquet``: one row per source file (size, faces, status);
 * ``rejects.parquet``: files that gave no face, with the reason (``error`` marks files that
   could not be read at all, as opposed to photos without a face);
+* ``shards.parquet``: every shard's size and SHA-1;
 * ``config.json``: the options the folder was made with (a rerun must use the same).
 
-Resuming: results are committed in parts (``parts/NNNNNN.files.parquet`` then
-``parts/NNNNNN.faces.parquet``) right after each shard is renamed into place, so a kill at any
-moment loses at most the shard being filled; rerunning the same command skips every committed
-file and removes what the interrupted run left half-done. A worker process that dies (killed,
-out of memory, a decoder crash) is replaced; a file that kills a worker on its own is rejected.
+Resuming: results are committed in parts (``parts/NNNNNN.*.parquet``) right after each shard is
+renamed into place, so a kill at any moment loses at most the shard being filled; rerunning the
+same command skips every committed file and removes what the interrupted run left half-done.
+Shards are verified, not trusted: a rerun checks the size and SHA-1 of every shard it would
+skip, and processes again the source files of a missing or damaged shard or of an unreadable
+part file, saying so in its summary (:mod:`facelib.faces.folder`). A worker process that dies
+(killed, out of memory, a decoder crash) is replaced; a file that kills a worker on its own is
+rejected. :mod:`facelib.faces.array` runs the same code as a SLURM job array.
 
 Shown in ``notebooks/01_data_curation.py``; command line: ``facelib preprocess SRC OUT``.
 """
@@ -44,10 +48,12 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from facelib import images, recipes, storage
+from facelib import images, recipes
+from facelib.faces import folder
 from facelib.faces.align import align_face
 from facelib.faces.crop import box_size, crop_face
-from facelib.faces.detect import LANDMARK_NAMES, Detector, make_detector
+from facelib.faces.detect import Detector, make_detector
+from facelib.faces.folder import CONFIG, FILES, MANIFEST, PARTS, REJECTS, SHARDS
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -61,17 +67,15 @@ __all__ = [
     "MANIFEST",
     "FILES",
     "REJECTS",
+    "SHARDS",
+    "CONFIG",
+    "PARTS",
 ]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".jfif")
-MANIFEST, FILES, REJECTS, CONFIG, PARTS = (
-    "manifest.parquet", "files.parquet", "rejects.parquet", "config.json", "parts"
-)
-CROPS_PREFIX, ALIGNED_PREFIX = "crops", "aligned"
 NO_FACE = "no face"
 TOO_SMALL = "faces smaller than min_face"
 WORKER_DIED = "worker process died"
-LMK_COLUMNS = [f"{n}_{c}" for n in LANDMARK_NAMES for c in "xy"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,63 +271,8 @@ def list_images(src: Path | str, suffixes: Sequence[str] = IMAGE_SUFFIXES) -> li
 
 
 # --------------------------------------------------------------------------------------------
-# Output folder: committed parts, resume, consolidation
+# Output folder (committed parts, verification, consolidation: facelib.faces.folder)
 # --------------------------------------------------------------------------------------------
-_PART_RE = re.compile(r"^(\d{6})\.(files|faces)\.parquet$")
-
-
-def _committed_parts(out: Path) -> list[int]:
-    """Sequence numbers of complete commits (both parts present); removes incomplete ones."""
-    parts = out / PARTS
-    if not parts.is_dir():
-        return []
-    seen: dict[int, set[str]] = collections.defaultdict(set)
-    for p in parts.iterdir():
-        m = _PART_RE.match(p.name)
-        if m:
-            seen[int(m.group(1))].add(m.group(2))
-        elif p.name.endswith(".tmp"):
-            p.unlink()  # a write interrupted by a kill
-    done = []
-    for seq, kinds in sorted(seen.items()):
-        if kinds == {"files", "faces"}:
-            done.append(seq)
-        else:  # the faces part is written last: without it the commit never happened
-            for k in kinds:
-                (parts / f"{seq:06d}.{k}.parquet").unlink()
-    return done
-
-
-def _read_parts(out: Path, seqs: Iterable[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    files, faces = [], []
-    for seq in seqs:
-        files.append(pd.read_parquet(out / PARTS / f"{seq:06d}.files.parquet"))
-        faces.append(pd.read_parquet(out / PARTS / f"{seq:06d}.faces.parquet"))
-    fdf = pd.concat(files, ignore_index=True) if files else pd.DataFrame()
-    xdf = pd.concat(faces, ignore_index=True) if faces else pd.DataFrame()
-    if len(fdf):  # a retried file: its last commit wins
-        fdf = fdf.drop_duplicates("file", keep="last").reset_index(drop=True)
-    if len(xdf):
-        xdf = xdf[xdf["file"].isin(set(fdf["file"]))]
-        xdf = xdf.drop_duplicates(["file", "face"], keep="last").reset_index(drop=True)
-    return fdf, xdf
-
-
-def _remove_orphans(out: Path, faces: pd.DataFrame) -> list[str]:
-    """Delete shards no committed face points to (left by a killed run) and temp files."""
-    used: set[str] = set()
-    for col in ("shard", "aligned_shard"):
-        if col in faces:
-            used |= set(faces[col].dropna().astype(str))
-    removed = []
-    for p in out.iterdir():
-        is_shard = re.match(rf"^({CROPS_PREFIX}|{ALIGNED_PREFIX})-\d+\.h5$", p.name)
-        if (is_shard and p.name not in used) or (p.name.startswith(".") and p.name.endswith(".tmp")):
-            p.unlink()
-            removed.append(p.name)
-    return removed
-
-
 def _config(recipe: recipes.Crop, align: bool, min_face: int, max_faces: int | None,
             shard_size: int) -> dict[str, Any]:
     return {
@@ -334,144 +283,13 @@ def _config(recipe: recipes.Crop, align: bool, min_face: int, max_faces: int | N
     }
 
 
-def _check_config(out: Path, config: dict[str, Any]) -> None:
-    path = out / CONFIG
-    if path.exists():
-        old = json.loads(path.read_text())
-        diff = {k: (old.get(k), v) for k, v in config.items() if old.get(k) != v}
-        if diff:
-            raise ValueError(
-                f"{out} was made with different options; use a new output folder or the same "
-                f"options. Differences (folder, now): {diff}"
-            )
-    else:
-        tmp = storage.atomic_path(path)
-        tmp.write_text(json.dumps(config, indent=2))
-        os.replace(tmp, path)
-
-
-class _Lock:
-    """One run per output folder: ``.lock`` holds the owner's pid; a dead owner's lock is taken."""
-
-    def __init__(self, out: Path) -> None:
-        self.path = out / ".lock"
-
-    def __enter__(self) -> _Lock:
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-                os.write(fd, str(os.getpid()).encode())
-                os.close(fd)
-                return self
-            except FileExistsError:
-                try:
-                    pid = int(self.path.read_text().strip() or 0)
-                    os.kill(pid, 0)
-                except (ValueError, ProcessLookupError, FileNotFoundError):
-                    self.path.unlink(missing_ok=True)  # stale: its owner is gone
-                    continue
-                except PermissionError:
-                    pass
-                raise RuntimeError(f"{self.path.parent} is being written by process {pid}")
-        raise RuntimeError(f"could not lock {self.path.parent}")
-
-    def __exit__(self, *exc: Any) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-def _file_row(r: FileResult) -> dict[str, Any]:
-    return {"file": r.file, "width": r.width, "height": r.height, "detected": r.detected,
-            "faces": len(r.faces), "status": "rejected" if r.rejected else "ok",
-            "reason": r.reason, "detail": r.detail, "error": r.error, "seconds": r.seconds}
-
-
-_FILE_COLUMNS = list(_file_row(FileResult("")).keys())
-_FACE_COLUMNS = (["file", "face", "x1", "y1", "x2", "y2", "score"] + LMK_COLUMNS
-                 + ["face_w", "face_h", "image_w", "image_h", "crop_scale", "crop_tx", "crop_ty",
-                    "shard", "index", "aligned_shard", "aligned_index"])
-
-
-class _Committer:
-    """Writes faces into shards and commits finished files in parts (see the module doc)."""
-
-    def __init__(self, out: Path, shard_size: int, align: bool, first_seq: int) -> None:
-        self.out = out
-        self.crops = storage.ShardWriter(out, CROPS_PREFIX, shard_size)
-        self.aligned = storage.ShardWriter(out, ALIGNED_PREFIX, shard_size) if align else None
-        self.seq = first_seq
-        self.files: list[dict[str, Any]] = []  # finished, not yet committed
-        self.faces: list[dict[str, Any]] = []
-        self.last_commit = time.monotonic()
-
-    def add(self, r: FileResult) -> None:
-        rows = []
-        for i, f in enumerate(r.faces):
-            shard, index = self.crops.add(f.crop)
-            a_shard, a_index = self.aligned.add(f.aligned) if self.aligned else (None, None)
-            x1, y1, x2, y2 = f.box
-            rows.append({
-                "file": r.file, "face": i, "x1": x1, "y1": y1, "x2": x2, "y2": y2,
-                "score": f.score, **dict(zip(LMK_COLUMNS, f.landmarks.ravel().tolist())),
-                "face_w": x2 - x1, "face_h": y2 - y1, "image_w": r.width, "image_h": r.height,
-                "crop_scale": f.crop_matrix[0, 0], "crop_tx": f.crop_matrix[0, 2],
-                "crop_ty": f.crop_matrix[1, 2], "shard": shard, "index": index,
-                "aligned_shard": a_shard, "aligned_index": a_index,
-            })
-            if self.crops.pending == 0 and i < len(r.faces) - 1:
-                # a shard was just finished in the middle of this file: everything before it is
-                # on disk, this file is not complete yet
-                self.commit()
-        self.files.append(_file_row(r))
-        self.faces.extend(rows)
-        if self.crops.pending == 0 and (
-            len(r.faces) > 0 or len(self.files) >= 1000 or time.monotonic() - self.last_commit > 60
-        ):
-            self.commit()
-
-    def commit(self) -> None:
-        if not self.files:
-            return
-        parts = self.out / PARTS
-        files = pd.DataFrame(self.files, columns=_FILE_COLUMNS)
-        faces = pd.DataFrame(self.faces, columns=_FACE_COLUMNS)
-        faces["aligned_index"] = faces["aligned_index"].astype("Int64")
-        storage.write_manifest(files, parts / f"{self.seq:06d}.files.parquet")
-        storage.write_manifest(faces, parts / f"{self.seq:06d}.faces.parquet")  # the commit
-        self.seq += 1
-        self.files, self.faces = [], []
-        self.last_commit = time.monotonic()
-
-    def close(self) -> None:
-        self.crops.close()
-        if self.aligned:
-            self.aligned.close()
-        self.commit()
-
-    def abandon(self) -> None:
-        self.crops.abandon()
-        if self.aligned:
-            self.aligned.abandon()
-
-
-def _consolidate(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    files, faces = _read_parts(out, _committed_parts(out))
-    if not len(files):
-        files = pd.DataFrame(columns=_FILE_COLUMNS)
-    if not len(faces):
-        faces = pd.DataFrame(columns=_FACE_COLUMNS)
-    storage.write_manifest(faces, out / MANIFEST)
-    storage.write_manifest(files, out / FILES)
-    rejects = files.loc[files["status"] == "rejected", ["file", "reason", "detail", "error"]]
-    storage.write_manifest(rejects.reset_index(drop=True), out / REJECTS)
-    return files, faces
-
-
 # --------------------------------------------------------------------------------------------
 # The run
 # --------------------------------------------------------------------------------------------
 @dataclass
 class Summary:
-    """What a run did (this run only, except ``total_faces``)."""
+    """What a run did (this run only, except ``total_faces``, ``folder_errors`` and
+    ``folder_rejects``, which describe the whole folder for the current source)."""
 
     files: int = 0
     skipped: int = 0
@@ -484,6 +302,9 @@ class Summary:
     startup_seconds: float = 0.0  # wall time until the workers (or this process) held a model
     total_faces: int = 0
     worker_restarts: int = 0
+    repairs: folder.Repairs = field(default_factory=folder.Repairs)
+    folder_rejects: int = 0  # source files without a kept face, in the folder
+    folder_errors: int = 0  # source files that could not be read, in the folder (exit status 1)
 
     @property
     def faces_per_s(self) -> float:
@@ -502,7 +323,25 @@ class Summary:
             f"time: {self.seconds:.1f} s, {self.images_per_s:.2f} images/s, "
             f"{self.faces_per_s:.2f} faces/s; CPU {self.cpu_seconds:.1f} s"
             + (f"\nworker processes replaced: {self.worker_restarts}" if self.worker_restarts else "")
+            + f"\n{self.verification}"
+            + (f"\nthe folder holds {self.folder_errors} source file(s) that could not be read "
+               "(rejects.parquet, error=True): fix them and rerun with --retry-rejects"
+               if self.folder_errors else "")
         )
+
+    @property
+    def verification(self) -> str:
+        """What the check of the committed shards found (one line, plus one per repair)."""
+        r = self.repairs
+        if not r.verified and not r:
+            return "verified shards: none committed before this run"
+        head = (f"verified shards: {r.verified} ({r.verified_bytes / 1e6:.1f} MB, size and SHA-1) "
+                f"in {r.seconds:.1f} s")
+        if not r:
+            return head + "; none damaged"
+        n = len(r.shards) + len(r.parts)
+        return (f"{head}; repaired {n} damaged file(s), {r.files} source file(s) processed again:\n"
+                + "\n".join(r.lines()))
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:
@@ -678,8 +517,24 @@ def _results(items: list[tuple[str, str]], workers: int, recipe: recipes.Crop,
             w.stop()
 
 
+def _source_items(src: Path | str | Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``(path, key)`` pairs of a source; an empty source is an error (nothing to do is a
+    mistaken path far more often than an intent)."""
+    if isinstance(src, (list, tuple)):
+        items = [(str(p), str(k)) for p, k in src]
+        if not items:
+            raise ValueError("no images to preprocess: the file list is empty")
+        return items
+    items = list_images(src)
+    if not items:
+        what = "the list" if Path(src).is_file() else "the folder"
+        raise ValueError(f"no images in {src}: {what} holds no file ending in "
+                         f"{', '.join(IMAGE_SUFFIXES)}")
+    return items
+
+
 def preprocess(
-    src: Path | str,
+    src: Path | str | Sequence[tuple[str, str]],
     out: Path | str,
     *,
     profile: str = "paper",
@@ -698,7 +553,8 @@ def preprocess(
     """Detect, crop and store every face of the images under ``src`` into ``out`` (resumable).
 
     Args:
-        src: an image folder (walked recursively) or a text file listing image paths.
+        src: an image folder (walked recursively), a text file listing image paths, or
+            ``(path, key)`` pairs as :func:`list_images` gives them (a part of a job array).
         out: output folder (see the module doc for its layout).
         profile: recipe profile when ``recipe`` is not given (the crop is the paper's in both).
         recipe: the crop recipe (``recipes.crop(profile)`` by default).
@@ -716,6 +572,11 @@ def preprocess(
 
     Returns:
         A :class:`Summary` of this run.
+
+    Raises:
+        FileNotFoundError: ``src`` does not exist (nothing is created).
+        ValueError: ``src`` holds no image, ``out`` is a file, ``out`` was made with other
+            options or holds a ``config.json`` that is not a preprocessing config, or a bad option.
     """
     t0, c0 = time.perf_counter(), time.process_time()
     recipe = recipe if recipe is not None else recipes.crop(profile)
@@ -731,26 +592,33 @@ def preprocess(
         raise ValueError("shard_size and max_faces_per_image must be >= 1, workers >= 0")
     if not 1 <= recipe.jpeg_quality <= 100:
         raise ValueError(f"jpeg_quality must be in [1, 100], got {recipe.jpeg_quality}")
+    items = _source_items(src)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output folder {out} exists and is not a folder")
+    if (out / "array" / "plan.json").exists():
+        raise ValueError(f"{out} is the output of a job array (array/plan.json): continue it with "
+                         "`facelib preprocess SRC OUT --cluster NAME` (the same options), or use a new folder")
     out.mkdir(parents=True, exist_ok=True)
     summary = Summary()
-    with _Lock(out):
-        _check_config(out, _config(recipe, align, min_face, max_faces_per_image, shard_size))
-        seqs = _committed_parts(out)
-        done_files, done_faces = _read_parts(out, seqs)
-        _remove_orphans(out, done_faces)
+    with folder.Lock(out):
+        folder.check_config(out, _config(recipe, align, min_face, max_faces_per_image, shard_size))
+        state = folder.load(out, checksums=True)  # damaged shards and parts are dropped here
+        summary.repairs = state.repairs
+        folder.remove_orphans(out, state.faces)
+        done_files = state.files
         skip: set[str] = set()
         if len(done_files):
             ok = done_files if not retry_rejects else done_files[~done_files["error"].astype(bool)]
             skip = set(ok["file"])
-        items = list_images(src)
         todo = [it for it in items if it[1] not in skip]
         summary.skipped = len(items) - len(todo)
         if limit is not None:
             todo = todo[:limit]
         options = {"min_face": min_face, "max_faces": max_faces_per_image, "align": align,
                    "threads": 1}
-        committer = _Committer(out, shard_size, align, first_seq=max(seqs, default=-1) + 1)
+        committer = folder.Committer(out, shard_size, align, first_seq=max(state.seqs, default=-1) + 1,
+                                     first_shard=state.next_shard)
         bar = None
         if progress and todo:
             from tqdm.auto import tqdm
@@ -777,7 +645,11 @@ def preprocess(
         finally:
             if bar is not None:
                 bar.close()
-        _, faces = _consolidate(out)
+        final = folder.consolidate(out)
+    faces, files = final.faces, final.files
+    current = files[files["file"].isin({key for _, key in items})]
+    summary.folder_rejects = int((current["status"] == "rejected").sum())
+    summary.folder_errors = int(current["error"].astype(bool).sum())
     summary.total_faces = len(faces)
     summary.seconds = time.perf_counter() - t0
     summary.main_cpu_seconds = time.process_time() - c0
@@ -789,20 +661,31 @@ def preprocess(
 # Command line
 # --------------------------------------------------------------------------------------------
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    """``facelib preprocess SRC OUT``: see :func:`preprocess`."""
+    """``facelib preprocess SRC OUT [--cluster NAME]``: see :func:`preprocess` and
+    :mod:`facelib.faces.array`."""
     r = recipes.crop()
+    lp = recipes.launch("paper")
     p = subparsers.add_parser(
         "preprocess",
         help="detect faces and write 256x256 crops (face ~190 px) into HDF5 shards",
         description="Detect faces with RetinaFace, crop them so that the face takes about "
         f"{r.face_size} px of a {r.output_size}x{r.output_size} image (supplement 1.1), and write "
-        "HDF5 shards + a parquet manifest. Rerunning the same command resumes. Exit status: 0, "
-        "or 1 when some file could not be read (see rejects.parquet).",
+        "HDF5 shards + a parquet manifest. Rerunning the same command resumes; it first verifies "
+        "the shards it would skip (size and SHA-1) and processes again the files of a missing or "
+        "damaged shard or part file. With --cluster the sorted file list is cut into fixed parts, "
+        "one job-array element each, and a merge job writes the manifest after them.",
+        epilog="Exit status: 0 every file of SRC is in OUT (photos without a usable face are "
+        "listed in rejects.parquet: a normal outcome, not a failure); 1 OUT holds files of SRC that "
+        "could not be read (from this run or an earlier one; rejects.parquet with error=True): fix or "
+        "remove them and rerun with --retry-rejects; 2 a bad argument, a missing or empty SRC, an "
+        "OUT that is a file or was made with other options (nothing is processed). With --cluster: "
+        "0 once submitted (1 as above when the merge ran here or was waited for).",
     )
     p.add_argument("src", type=Path, help="image folder, or a text file with one path per line")
     p.add_argument("out", type=Path, help="output folder")
     p.add_argument("--profile", default="paper", choices=recipes.PROFILES)
-    p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes (default 1; with --cluster: one per CPU of the element)")
     p.add_argument("--shard-size", type=int, default=1000, help="crops per shard (default 1000)")
     p.add_argument("--max-faces-per-image", type=int, default=None)
     p.add_argument("--min-face", type=int, default=None,
@@ -816,21 +699,87 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
                         "larger finds smaller faces in large photos, slower)")
     p.add_argument("--retry-rejects", action="store_true",
                    help="process again files that earlier runs could not read")
-    p.add_argument("--limit", type=int, default=None, help="process at most N new files")
+    p.add_argument("--limit", type=int, default=None, help="process at most N new files (not with --cluster)")
     p.add_argument("--no-progress", action="store_true")
+    g = p.add_argument_group("job array (SLURM)")
+    g.add_argument("--cluster", default=None,
+                   help="cluster profile of slurm/clusters.yaml: one job-array element per part of the "
+                        "sorted file list, then a merge job (debug/local: run the parts here, then merge)")
+    g.add_argument("--cluster-set", action="append", metavar="KEY=VALUE",
+                   help="override a field of the cluster profile (repeatable)")
+    g.add_argument("--part-size", type=int, default=None,
+                   help=f"files per element (default recipes.Launch.preprocess_part_files: "
+                        f"{lp.preprocess_part_files} paper, {recipes.launch('demo').preprocess_part_files} demo)")
+    g.add_argument("--dry-run", action="store_true",
+                   help="print what would run (with --cluster: the parts and the sbatch scripts); "
+                        "write nothing, start nothing")
+    g.add_argument("--wait", type=float, default=None, metavar="SECONDS",
+                   help="with --cluster: wait at most this long for the merge")
     p.set_defaults(func=_cli)
 
 
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"profile": args.profile, "shard_size": args.shard_size,
+            "max_faces_per_image": args.max_faces_per_image, "min_face": args.min_face, "align": args.align,
+            "jpeg_quality": args.jpeg_quality, "detect_max_side": args.detect_max_side}
+
+
+def _dry_run_local(args: argparse.Namespace) -> int:
+    """What ``facelib preprocess SRC OUT`` would do here: counts only, nothing written."""
+    items = _source_items(args.src)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output folder {out} exists and is not a folder")
+    done: set[str] = set()
+    damaged = folder.Repairs()
+    if (out / CONFIG).exists():
+        state = folder.load(out, checksums=True, clean=False)
+        ok = state.files if not args.retry_rejects else state.files[~state.files["error"].astype(bool)]
+        done, damaged = set(ok["file"]), state.repairs
+    missing = [key for _, key in items if key not in done]
+    todo = missing if args.limit is None else missing[:args.limit]
+    print(f"dry run: would preprocess {len(todo)} of the {len(items)} images of {args.src} into {out} "
+          f"({len(items) - len(missing)} already there) with {args.workers or 1} worker process(es); "
+          "nothing was written")
+    if damaged:
+        print("damaged files that the run would repair:\n" + "\n".join(damaged.lines()))
+    return 0
+
+
 def _cli(args: argparse.Namespace) -> int:
+    from facelib.launch.errors import LaunchError
+
     try:
+        if args.cluster:
+            return _cli_cluster(args)
+        if args.part_size is not None or args.wait is not None or args.cluster_set:
+            raise ValueError("--part-size, --wait and --cluster-set go with --cluster NAME")
+        if args.dry_run:
+            return _dry_run_local(args)
         summary = preprocess(
-            args.src, args.out, profile=args.profile, workers=args.workers,
-            shard_size=args.shard_size, max_faces_per_image=args.max_faces_per_image,
-            min_face=args.min_face, align=args.align, jpeg_quality=args.jpeg_quality,
-            detect_max_side=args.detect_max_side, retry_rejects=args.retry_rejects, limit=args.limit, progress=not args.no_progress,
+            args.src, args.out, workers=args.workers or 1, retry_rejects=args.retry_rejects,
+            limit=args.limit, progress=not args.no_progress, **_options(args),
         )
-    except (FileNotFoundError, ValueError, RuntimeError, recipes.RecipeError) as e:
+    except (ValueError, RuntimeError, OSError, LaunchError) as e:  # RecipeError is a ValueError
         print(f"facelib preprocess: error: {e}", file=sys.stderr)
         return 2
     print(summary)
-    return 1 if summary.errors else 0
+    return 1 if summary.folder_errors else 0
+
+
+def _cli_cluster(args: argparse.Namespace) -> int:
+    from facelib import launch
+    from facelib.faces import array
+
+    if args.limit is not None:
+        raise ValueError("--limit is for a local run; a job array processes whole parts")
+    clus = launch.cluster(args.cluster, **launch._parse_sets(args.cluster_set))
+    sub = array.submit(args.src, args.out, on=clus, profile=args.profile, part_size=args.part_size,
+                       options=_options(args), dry_run=args.dry_run, wait_s=args.wait,
+                       workers=args.workers, retry_rejects=args.retry_rejects)
+    if args.dry_run:
+        return 0
+    merged_record = Path(args.out) / array.ARRAY / array.MERGED
+    if array.merged(args.out):
+        return 1 if json.loads(merged_record.read_text())["errors"] else 0
+    return 0

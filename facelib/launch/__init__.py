@@ -28,7 +28,7 @@ from __future__ import annotations
 # ``launch._record``, ``launch._expand_array_ids`` and ``launch._parse_sets``: keep them imported.
 from facelib import recipes
 
-from .allocation import Resources, cpu_resources, resources
+from .allocation import Resources, cpu_job_resources, cpu_resources, preprocess_resources, resources
 from .cli import add_cli
 from .cluster_options import _parse_sets, add_cluster_arguments, launch_from_args, submit_from_cli
 from .clusters import EXECUTORS, Cluster, cluster, clusters_file, load_clusters
@@ -57,6 +57,8 @@ __all__ = [
     "Resources",
     "resources",
     "cpu_resources",
+    "cpu_job_resources",
+    "preprocess_resources",
     "make_executor",
     "Plan",
     "plan",

@@ -132,6 +132,39 @@ def resources(kind: str, profile: str = "paper", on: str | Cluster = "debug",
     )
 
 
+def preprocess_resources(profile: str = "paper", on: str | Cluster = "debug", **launch_overrides: Any) -> Resources:
+    """What one element of the preprocessing job array asks for (no GPU).
+
+    CPUs: the cluster's ``cpus_per_task`` when its profile sets one, else
+    ``Launch.preprocess_cpus_per_task``; memory likewise (``mem_per_task_gb`` /
+    ``Launch.preprocess_mem_gb``); time: ``Launch.preprocess_timeout_min`` capped by the
+    cluster's limit. The element runs one single-threaded detector process per CPU.
+    """
+    clus = cluster(on)
+    rec = recipes.launch(profile, **launch_overrides)
+    timeout = rec.preprocess_timeout_min
+    if clus.time_limit_min is not None:
+        timeout = min(timeout, clus.time_limit_min)
+    return Resources(
+        name="facelib-preprocess", nodes=1, tasks_per_node=1, gpus_per_node=0,
+        cpus_per_task=clus.cpus_per_task if clus.cpus_per_task is not None else rec.preprocess_cpus_per_task,
+        mem_gb=clus.mem_per_task_gb if clus.mem_per_task_gb is not None else rec.preprocess_mem_gb,
+        timeout_min=timeout, signal_delay_s=rec.signal_delay_s, max_num_timeout=rec.max_num_timeout,
+    )
+
+
+def cpu_job_resources(name: str, profile: str = "paper", on: str | Cluster = "debug") -> Resources:
+    """A small one-CPU job of a chain (the merge of the preprocessing parts, the results page):
+    ``Launch.cpu_job_timeout_min`` capped by the cluster's limit."""
+    clus = cluster(on)
+    rec = recipes.launch(profile)
+    timeout = rec.cpu_job_timeout_min
+    if clus.time_limit_min is not None:
+        timeout = min(timeout, clus.time_limit_min)
+    return cpu_resources(name, timeout_min=timeout, signal_delay_s=rec.signal_delay_s,
+                         max_num_timeout=rec.max_num_timeout)
+
+
 def cpu_resources(name: str, tasks: int = 1, timeout_min: int = 15, cpus_per_task: int = 1,
                   signal_delay_s: int = 30, max_num_timeout: int = 3) -> Resources:
     """Resources of a CPU-only job of ``tasks`` tasks on one node (probes, small utilities)."""

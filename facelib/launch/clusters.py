@@ -30,6 +30,7 @@ class Cluster:
     executor: str
     description: str = ""
     partition: str | None = None
+    cpu_partition: str | None = None
     account: str | None = None
     qos: str | None = None
     constraint: str | None = None
@@ -43,6 +44,7 @@ class Cluster:
 
 _CLUSTER_TYPES: dict[str, tuple[type, ...]] = {
     "executor": (str,), "description": (str,), "partition": (str, type(None)),
+    "cpu_partition": (str, type(None)),
     "account": (str, type(None)), "qos": (str, type(None)), "constraint": (str, type(None)),
     "gpus_per_node": (int,), "time_limit_min": (int, type(None)),
     "cpus_per_task": (int, type(None)), "mem_per_task_gb": (int, type(None)),

@@ -11,7 +11,7 @@ import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from .allocation import Resources, resources
 from .clusters import Cluster, cluster
@@ -36,8 +36,9 @@ class Plan:
         lines = [
             f"{self.kind} ({self.profile} profile) on cluster {self.cluster.name!r} "
             f"[{self.cluster.executor} executor]",
-            f"  {r.nodes} node(s) x {r.gpus_per_node} GPU(s) = {r.num_gpus} GPUs, "
-            f"{r.tasks_per_node} task(s) per node, {r.cpus_per_task} CPU(s) per task"
+            (f"  {r.nodes} node(s) x {r.gpus_per_node} GPU(s) = {r.num_gpus} GPUs, "
+             if r.gpus_per_node else f"  CPU job: {r.nodes} node(s), ")
+            + f"{r.tasks_per_node} task(s) per node, {r.cpus_per_task} CPU(s) per task"
             + (f", {r.mem_gb} GB per node" if r.mem_gb else ""),
         ]
         if r.images_per_gpu is not None:
@@ -68,12 +69,13 @@ def local_plan(command: str, items: list[tuple[str, str]]) -> str:
 
 
 def plan(kind: str, profile: str, on: str | Cluster, folder: str | Path = "results/<run>/submitit/%j",
-         res: Resources | None = None, array: int | None = None) -> Plan:
+         res: Resources | None = None, array: int | None = None, after: Sequence[str] = ()) -> Plan:
     """The sbatch script (slurm) or executor parameters a ``kind`` job would be submitted with.
 
     Nothing is submitted and nothing is written: the script is made by the same submitit code
     that writes it at submission (``SlurmExecutor._make_submission_file_text``; for a job array
-    of ``array`` elements, with the ``--array`` line ``executor.batch()`` adds).
+    of ``array`` elements, with the ``--array`` line ``executor.batch()`` adds). ``after``: the
+    job ids (or, in a dry run of a chain, placeholders naming the steps) it would wait for.
     """
     if array is not None and array < 1:
         raise LaunchError(f"a job array needs at least one element, got {array}")
@@ -82,7 +84,7 @@ def plan(kind: str, profile: str, on: str | Cluster, folder: str | Path = "resul
     clus = cluster(on)
     res = res or resources(kind, profile, clus)
     if clus.executor == "slurm":
-        params = _slurm_parameters(res, clus)
+        params = _slurm_parameters(res, clus, after)
         # SlurmExecutor.__init__ refuses to run without srun on PATH; a dry run must work on a
         # laptop, so build the executor state by hand (submitit is pinned to 1.5.x).
         ex = submitit.SlurmExecutor.__new__(submitit.SlurmExecutor)

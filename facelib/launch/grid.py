@@ -119,7 +119,7 @@ def _array_folder(root: Path, name: str, task: str) -> Path:
 def plan_grid(grid: Iterable[GridPoint], *, profile: str, on: str | Cluster,
               results_root: str | Path = "results", name: str = "finetune",
               done_file: str | None = "metrics.json",
-              task_recipes: dict[str, Any] | None = None) -> list[GridPlan]:
+              task_recipes: dict[str, Any] | None = None, after: Sequence[str] = ()) -> list[GridPlan]:
     """The dry run of :func:`submit_grid`: per task, the runs it would submit and skip and the
     array's sbatch script. Nothing is submitted or written."""
     clus = cluster(on)
@@ -132,7 +132,7 @@ def plan_grid(grid: Iterable[GridPoint], *, profile: str, on: str | Cluster,
             res = resources(task, profile, clus, name=f"{name}-{task}",
                             recipe=(task_recipes or {}).get(task))
             p = plan(task, profile, clus, folder=_array_folder(root, name, task).absolute(), res=res,
-                     array=len(points))
+                     array=len(points), after=after)
         out.append(GridPlan(task, [pt.run for pt in points], settled[task], p, str(root.absolute())))
     return out
 
@@ -140,7 +140,7 @@ def plan_grid(grid: Iterable[GridPoint], *, profile: str, on: str | Cluster,
 def submit_grid(make_job: Callable[[GridPoint, Path], Callable[[], Any]], grid: Iterable[GridPoint],
                 *, profile: str, on: str | Cluster, results_root: str | Path = "results",
                 name: str = "finetune", done_file: str | None = "metrics.json",
-                task_recipes: dict[str, Any] | None = None) -> dict[str, list[Any]]:
+                task_recipes: dict[str, Any] | None = None, after: Sequence[str] = ()) -> dict[str, list[Any]]:
     """Submit a fine-tuning grid as one job array per task, one GPU per element.
 
     Args:
@@ -154,6 +154,8 @@ def submit_grid(make_job: Callable[[GridPoint, Path], Callable[[], Any]], grid: 
             submits only what is missing.
         task_recipes: a task's recipe when it differs from the profile's (overrides); its batch
             is recorded in the resources.
+        after: job ids every array waits for (``afterok``; e.g. the pretraining that writes
+            the trunk the runs start from).
 
     Returns:
         ``{task: [job, ...]}`` of the submitted points, in grid order (tasks with nothing to
@@ -169,5 +171,5 @@ def submit_grid(make_job: Callable[[GridPoint, Path], Callable[[], Any]], grid: 
         res = resources(task, profile, clus, name=f"{name}-{task}", recipe=(task_recipes or {}).get(task))
         fns = [make_job(p, root / p.run) for p in points]
         out[task] = submit_array(fns, [p.run for p in points], on=clus, res=res, results_root=root,
-                                 name=f"{name}-{task}", folder=_array_folder(root, name, task))
+                                 name=f"{name}-{task}", folder=_array_folder(root, name, task), after=after)
     return out

@@ -248,7 +248,7 @@ def submit_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None],
                 data: DataSpec | None = None, overrides: dict[str, Any] | None = None,
                 dry_run: bool = False, wait_s: float | None = None,
                 num_workers: int | None = None, stale: str = "error",
-                seeds: Sequence[int] | None = None) -> list[Any]:
+                seeds: Sequence[int] | None = None, after: Sequence[str] = ()) -> list[Any]:
     """Submit the regime x initialisation grid of ``task_name`` as one job array on cluster ``on``.
 
     Each element is a :class:`FinetuneJob` of one run (one GPU, the recipe's whole batch:
@@ -269,6 +269,8 @@ def submit_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None],
         num_workers: DataLoader workers of each run (None: the job's CPUs minus one, see
             :class:`FinetuneJob`).
         stale: ``"error"`` or ``"rerun"`` (see above).
+        after: job ids the array waits for (``afterok``, slurm; ``facelib pipeline``): a weights
+            file that does not exist yet is then expected from them (the pretraining's trunk).
 
     Returns:
         The submitted submitit jobs, in grid order (empty after a dry run or when all are settled).
@@ -288,6 +290,8 @@ def submit_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None],
         problem = (f"init {init!r} has no weights file" if path is None and init != "random" else
                    f"init {init!r}: weights file {path} does not exist (nothing is downloaded)"
                    if path is not None and not Path(path).is_file() else None)
+        if problem and after and path is not None:
+            continue  # written by a job the array waits for
         if problem and dry_run:
             print(f"warning: {problem}: its runs would fail")
         elif problem:
@@ -308,7 +312,8 @@ def submit_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None],
             moved = _move_aside(root / p.run)
             print(f"{p.run}: made with another recipe or settings; moved to {moved.name}, submitted afresh")
     recipe = recipes.task(task_name, profile, **(overrides or {}))
-    kw = dict(profile=profile, on=clus, results_root=root, name="finetune", task_recipes={task_name: recipe})
+    kw = dict(profile=profile, on=clus, results_root=root, name="finetune", task_recipes={task_name: recipe},
+              after=after)
     if dry_run:
         for gp in launch.plan_grid(grid, **kw):
             print(gp.summary())
