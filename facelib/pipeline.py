@@ -256,7 +256,8 @@ def _step_grid(chain: Chain, task: str, clus: Any, after: list[str], dry_run: bo
     kw = dict(profile=chain.profile, on=clus, data=chain.data.get(task, DataSpec()),
               overrides=chain.task_overrides.get(task, {}), stale="rerun", after=slurm_after)
     jobs = task_grid.submit_grid(task, inits, chain.regimes, chain.results, dry_run=dry_run, **kw)
-    runs = [task_grid.run_name(task, i, r) for r in chain.regimes for i in inits]
+    seeds = recipes.finetune(chain.profile).seeds  # submit_grid's default: every cell's seeds
+    runs = [task_grid.run_name(task, i, r, s) for r in chain.regimes for i in inits for s in seeds]
     if dry_run:
         todo = len(runs) - len(launch.settled_runs(runs, chain.results))
         step.waits = _placeholder(step.name) if todo else []

@@ -212,6 +212,7 @@ DEMO_PRETRAIN_EXCEPTIONS = {
 # The downstream tasks' non-size demo exceptions, each justified in its field's note with the
 # measurement on the demo (a run of 24-150 steps instead of the paper's thousands).
 DEMO_TASK_EXCEPTIONS = {
+    "recognition": {"lr": 0.01},
     "landmarks": {"lr": 1e-3, "heatmap_sigma": 3.0},
     "au": {"lr": 7e-4, "head_init": "default"},
     "emotion": {"lr": 3e-4},

@@ -43,6 +43,7 @@ import math
 import os
 import platform
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -229,6 +230,10 @@ def training_subset(task: str, data: DataSpec, regime: float, train_set: Any = N
     return np.sort(order[:k])
 
 
+#: Evaluation crops and targets of in-memory datasets, per dataset (dropped with it) and task recipe.
+_EVAL_CROPS: "weakref.WeakKeyDictionary[Any, dict[Any, Any]]" = weakref.WeakKeyDictionary()
+
+
 class _Samples(torch.utils.data.Dataset):
     """Prepared samples of one epoch: item ``j`` is image ``indices[j]`` augmented with seed (seed, epoch, index).
 
@@ -241,6 +246,9 @@ class _Samples(torch.utils.data.Dataset):
                  unreadable: UnreadableItems | None = None, substitute: bool = True) -> None:
         self.data, self.task, self.indices, self.seed, self.epoch = data, task, indices, seed, epoch
         self.unreadable, self.substitute = unreadable, substitute
+        # evaluation crops of an in-memory set are the same for every run of a page: made once
+        self.cache = (_EVAL_CROPS.setdefault(data, {}), (type(task).__name__, repr(task.recipe), repr(task.common))) \
+            if epoch is None and isinstance(data, CachedDataset) else None
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -257,8 +265,12 @@ class _Samples(torch.utils.data.Dataset):
                 if not self.substitute:
                     return None
                 continue
+            if self.cache is not None and (self.cache[1], i) in self.cache[0]:
+                return self.cache[0][(self.cache[1], i)]
             rng = None if self.epoch is None else np.random.default_rng([self.seed, self.epoch, i])
             x, target, _ = self.task.prepare(image, labels, rng)
+            if self.cache is not None:
+                self.cache[0][(self.cache[1], i)] = (x, target)  # read-only use: collation copies
             return x, target
         raise FinetuneError(f"no image of the {len(self.indices)} asked for could be read "
                             f"(see {self.unreadable.path if self.unreadable else 'the errors above'})")

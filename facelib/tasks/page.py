@@ -117,7 +117,7 @@ class TaskPage:
 
     def __init__(self, task: str, *, profile: str = "demo", regimes: Sequence[float] = (1.0, 0.1, 0.02, 0.01),
                  seeds: Sequence[int] | None = None, results_dir: str | None = None, n_train: int = 1000,
-                 n_test: int = 300, image_size: int = 64, num_identities: int = 100,
+                 n_test: int = 200, image_size: int = 64, num_identities: int = 100,
                  overrides: dict[str, Any] | None = None, cluster: str | None = None,
                  swav_trunk: str | None = None, supervised_trunk: str | None = None,
                  imagenet_weights: str | None = None, authors_weights: str | None = None,
