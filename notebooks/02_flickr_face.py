@@ -186,9 +186,10 @@ viz.figure(build.samples_figure(crawl_dir, dataset_dir, n=6, title=label),
 # %% [markdown]
 # ## Statistics
 #
-# Face sizes in source pixels for each measure (the ratio is the face's linear size over the
-# photo's), faces per photo (photos without a face included), and the counts per tag and per
-# licence.
+# Face sizes in source pixels for each measure: $\sqrt{wh}$ of the detector box (the size of
+# Fig. 1), its width $w$ and height $h$, $\max(w, h)$ (the box size of the crop), and the
+# ratio $\sqrt{wh / (WH)}$ of the face's linear size to the photo's ($W \times H$). Then
+# faces per photo (photos without a face included), and the counts per tag and per licence.
 
 # %%
 paper_faces = recipes.datasets().flickr_face_faces
@@ -229,11 +230,13 @@ viz.figure(sizes, "Face sizes of the dataset built above, with the explorer's "
 
 # %% [markdown]
 # From a shell, the same path and the same explorer (`facelib stats` also takes the
-# explorer's filters: `--tag`, `--license`, `--faces-per-photo`, `--min-size`, `--max-size`):
+# explorer's filters: `--tag`, `--license`, `--faces-per-photo`, `--min-size`,
+# `--max-size`). The key comes from https://www.flickr.com/services/apps/create/; the crawl
+# resumes when rerun after any stop:
 #
 # ```bash
-# export FLICKR_API_KEY=...            # from https://www.flickr.com/services/apps/create/
-# facelib flickr crawl runs/flickr --max-photos 1000000   # resumable: rerun after any stop
+# export FLICKR_API_KEY=...
+# facelib flickr crawl runs/flickr --max-photos 1000000
 # facelib flickr build runs/flickr runs/flickr-face --workers 8
 # facelib stats runs/flickr-face/flickr_face.parquet --html sizes.html
 # ```
@@ -262,7 +265,8 @@ if demo:
                "detections that match none, by size. Right: the sizes of all "
                "composited faces and of the detections: below about 16 px the "
                "detected distribution (what Fig. 1 plots) falls away from the "
-               "true one.")
+               "true one. Large false positives are mostly the face of the cat "
+               "in one of the scenes (scikit-image's `chelsea`).")
 else:
     display(Markdown("On Flickr the true faces are unknown: this section "
                      "needs the demo."))
