@@ -333,7 +333,7 @@ def lr_schedule_figure(lr: Sequence[float], iters_per_epoch: int, warmup_epochs:
     ax.plot(epochs, lr, lw=1.5)
     ax.axvline(warmup_epochs, color="0.5", ls="--", lw=1)
     ax.annotate("end of warm-up", (warmup_epochs, lr.max()), xytext=(5, -12),
-                textcoords="offset points", fontsize=8, color="0.3")
+                textcoords="offset points", fontsize=10, color="0.3")
     ax.set_xlabel("epoch (per-iteration schedule)")
     ax.set_ylabel("learning rate")
     ax.set_title(title)

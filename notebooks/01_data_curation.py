@@ -230,7 +230,7 @@ data_path.mkdir(parents=True, exist_ok=True)
 # (pink), the face box (yellow) and each face's labels.
 
 # %%
-viz.figure(data_figures.synth_grid(16, seed=synth_seed, cols=8),
+viz.figure(data_figures.synth_grid(16, seed=synth_seed, cols=4),
            "Sixteen synthetic faces with their labels: landmarks (green), the "
            "5 points (pink) and the face box (yellow).")
 
