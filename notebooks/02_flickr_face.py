@@ -265,8 +265,8 @@ if demo:
                "detections that match none, by size. Right: the sizes of all "
                "composited faces and of the detections: below about 16 px the "
                "detected distribution (what Fig. 1 plots) falls away from the "
-               "true one. Large false positives are mostly the face of the cat "
-               "in one of the scenes (scikit-image's `chelsea`).")
+               "true one. Large false positives are mostly the face of the "
+               "cat in one of the scenes (scikit-image's `chelsea`).")
 else:
     display(Markdown("On Flickr the true faces are unknown: this section "
                      "needs the demo."))
