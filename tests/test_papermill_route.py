@@ -47,7 +47,7 @@ def test_jupytext_then_papermill_from_another_directory(repo_root, tmp_path):
     assert _glued(nb, "iters_per_epoch") == str(1_000_000 // 4096), "computed with the injected value"
 
 
-def test_papermill_on_the_notebook_facelib_book_wrote(repo_root, tmp_path, monkeypatch):
+def test_papermill_on_the_notebook_facelib_book_wrote(repo_root, tmp_path, monkeypatch, capfd):
     import tempfile
 
     sockets = tmp_path / "sockets"
@@ -57,6 +57,9 @@ def test_papermill_on_the_notebook_facelib_book_wrote(repo_root, tmp_path, monke
     written = book.Page(page.name, page.source, tmp_path / "00_recipes.ipynb")
     book.execute_page(written, {"profile": "demo"}, repo_root)
     assert not list(sockets.iterdir()), "the kernel's IPC sockets are removed"
+    err = capfd.readouterr().err  # the kernel writes to this process's stderr
+    assert "without encryption" not in err and "KeyboardInterrupt" not in err, err[-2000:]
+    assert "unknown parameter" not in err
     run = _papermill(written.output, tmp_path / "again.ipynb", tmp_path, "-p", "pretrain_images", "2000000",
                      "-p", "profile", "demo")
     assert run.returncode == 0, run.stderr[-3000:]
