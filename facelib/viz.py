@@ -294,8 +294,7 @@ def table(
         shown.columns = pd.MultiIndex.from_tuples([tuple(header(c) for c in col) for col in shown.columns])
     else:
         shown.columns = [header(c) for c in shown.columns]
-    if shown.index.name is not None:
-        shown.index.name = header(shown.index.name)
+    shown.index.names = [None if n is None else header(n) for n in shown.index.names]
 
     def fmt(v: Any) -> str:
         if v is None or (isinstance(v, float) and np.isnan(v)):

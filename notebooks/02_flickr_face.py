@@ -197,7 +197,8 @@ display(Markdown(
     f"**{label}**: {len(faces):,} faces from {faces.photo_id.nunique():,} "
     f"photos. The supplement reports {paper_faces:,} faces for Flickr-Face "
     "(paper, supplement 3)."))
-viz.table(stats.size_summary(faces), precision=3,
+measures = {"sqrt_area": "sqrt(w h)", "max": "max(w, h)"}
+viz.table(stats.size_summary(faces).rename(index=measures), precision=3,
           caption="Detected face sizes per measure, in pixels (the ratio: "
           "a fraction of the photo's size).")
 
