@@ -60,11 +60,12 @@ demo = profile == "demo"
 label = ("DEMO DATA (local stand-in for Flickr, composited faces)" if demo
          else "Flickr-Face")
 tags = tags or (list(TAGS[:6]) if demo else list(TAGS))
+scratch = None
 if crawl_dir is None or dataset_dir is None:
     if not demo:
         raise ValueError("the paper profile needs crawl_dir and dataset_dir "
                          "(notebooks/profiles/paper.yaml)")
-    # removed when the kernel exits, also after an error
+    # removed by the last cell (and when the kernel exits, after an error)
     scratch = tempfile.TemporaryDirectory(prefix="flickr-face-demo-")
     crawl_dir = str(Path(scratch.name) / "crawl")
     dataset_dir = str(Path(scratch.name) / "dataset")
@@ -284,3 +285,5 @@ Markdown(measured.flickr_note())
 # %% tags=["remove-cell"]
 if demo:
     server.stop()
+if scratch is not None:
+    scratch.cleanup()
