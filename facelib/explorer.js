@@ -27,7 +27,7 @@ function facelibExplorer(root, data, height) {
   }
   function fmt(n) { return Math.round(n).toLocaleString("en-US"); }
   function pct(x) { return (100 * x).toFixed(1) + " %"; }
-  function num(x) { return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toPrecision(2); }
+  function num(x) { return x >= 1000 ? x.toFixed(0) : String(Number(x.toPrecision(3))); }
   function esc(s) { return String(s).replace(/[&<>"]/g, function (c) { return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]; }); }
 
   var state = {measure: measures[0], view: "linear", groups: [0], density: false,
@@ -162,11 +162,11 @@ function facelibExplorer(root, data, height) {
     var ytitle = state.density ? (logx ? "density (per decade of size)" : "density (per" + (m.unit ? " " + m.unit : " unit") + ")")
       : "faces per bin" + (logx ? " (" + data.bins_per_octave + " bins per octave)" : "");
     var layout = {
-      height: height, margin: {t: 20, r: 70, b: 55, l: 70}, template: "plotly_white",
+      height: height, margin: {t: 40, r: 70, b: 55, l: 70}, template: "plotly_white",
       font: {size: 13}, showlegend: s.series.length > 1, legend: {orientation: "h", y: 1.08, x: 0},
       hovermode: "closest", shapes: shapes,
       xaxis: {title: {text: "face size: " + m.label + (m.unit ? " (" + m.unit + ")" : "")},
-              type: logx ? "log" : "linear",
+              type: logx ? "log" : "linear", dtick: logx ? "D2" : undefined,
               range: logx ? [Math.log10(e[0]), Math.log10(e[nb])] : [e[0], xmax]},
       yaxis: logy ? {title: {text: ytitle}, type: "log", dtick: 1, exponentformat: "power"}
         : {title: {text: ytitle}, type: "linear", rangemode: "tozero"},

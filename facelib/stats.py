@@ -140,8 +140,11 @@ def tag_counts(faces: pd.DataFrame) -> pd.DataFrame:
 
 
 def license_counts(faces: pd.DataFrame) -> pd.DataFrame:
-    """Faces and photos per licence (columns ``license``, ``license_name``, ``photo_id``)."""
-    out = faces.groupby(["license", "license_name"]).agg(
+    """Faces and photos per licence (``license`` and/or ``license_name``; ``photo_id``)."""
+    keys = [c for c in ("license", "license_name") if c in faces]
+    if not keys:
+        raise KeyError("no 'license' or 'license_name' column")
+    out = faces.groupby(keys).agg(
         faces=("photo_id", "size"), photos=("photo_id", "nunique"))
     return out.sort_values("faces", ascending=False)
 
@@ -309,7 +312,7 @@ def _cli(args: argparse.Namespace) -> int:
             print(faces_per_photo(faces).to_string(), "\n")
         if "tags" in faces and "photo_id" in faces:
             print(tag_counts(faces).to_string(), "\n")
-        if "license_name" in faces and "photo_id" in faces:
+        if ("license_name" in faces or "license" in faces) and "photo_id" in faces:
             print(license_counts(faces).to_string())
     if args.html is not None:
         from facelib import explorer

@@ -294,8 +294,7 @@ def table(
         shown.columns = pd.MultiIndex.from_tuples([tuple(header(c) for c in col) for col in shown.columns])
     else:
         shown.columns = [header(c) for c in shown.columns]
-    if shown.index.name is not None:
-        shown.index.name = header(shown.index.name)
+    shown.index.names = [None if n is None else header(n) for n in shown.index.names]
 
     def fmt(v: Any) -> str:
         if v is None or (isinstance(v, float) and np.isnan(v)):
@@ -333,7 +332,7 @@ def lr_schedule_figure(lr: Sequence[float], iters_per_epoch: int, warmup_epochs:
     ax.plot(epochs, lr, lw=1.5)
     ax.axvline(warmup_epochs, color="0.5", ls="--", lw=1)
     ax.annotate("end of warm-up", (warmup_epochs, lr.max()), xytext=(5, -12),
-                textcoords="offset points", fontsize=8, color="0.3")
+                textcoords="offset points", fontsize=10, color="0.3")
     ax.set_xlabel("epoch (per-iteration schedule)")
     ax.set_ylabel("learning rate")
     ax.set_title(title)

@@ -59,11 +59,12 @@ from facelib.faces import preprocess as pp
 viz.paper_style()
 recipe = recipes.crop(profile)
 demo = profile == "demo"
+scratch = None
 if image_root is None or out_dir is None:
     if not demo:
         raise ValueError("the paper profile needs image_root and out_dir "
                          "(notebooks/profiles/paper.yaml)")
-    # removed when the kernel exits, also after an error
+    # removed by the last cell (and when the kernel exits, after an error)
     scratch = tempfile.TemporaryDirectory(prefix="facelib-curation-")
     image_root = image_root or str(Path(scratch.name) / "photos")
     out_dir = out_dir or str(Path(scratch.name) / "out")
@@ -233,7 +234,7 @@ data_path.mkdir(parents=True, exist_ok=True)
 # (pink), the face box (yellow) and each face's labels.
 
 # %%
-viz.figure(data_figures.synth_grid(16, seed=synth_seed, cols=8),
+viz.figure(data_figures.synth_grid(16, seed=synth_seed, cols=4),
            "Sixteen synthetic faces with their labels: landmarks (green), the "
            "5 points (pink) and the face box (yellow).")
 
@@ -372,3 +373,7 @@ viz.table(pd.DataFrame({
                       "mean arousal": arousal.iloc[idx].mean()}
     for f in subsets.regimes for idx in [subsets.indices(f)]
 }), caption="Label means per regime's subset: sampling ignores the labels.")
+
+# %% tags=["remove-cell"]
+if scratch is not None:
+    scratch.cleanup()

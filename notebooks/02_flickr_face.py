@@ -60,11 +60,12 @@ demo = profile == "demo"
 label = ("DEMO DATA (local stand-in for Flickr, composited faces)" if demo
          else "Flickr-Face")
 tags = tags or (list(TAGS[:6]) if demo else list(TAGS))
+scratch = None
 if crawl_dir is None or dataset_dir is None:
     if not demo:
         raise ValueError("the paper profile needs crawl_dir and dataset_dir "
                          "(notebooks/profiles/paper.yaml)")
-    # removed when the kernel exits, also after an error
+    # removed by the last cell (and when the kernel exits, after an error)
     scratch = tempfile.TemporaryDirectory(prefix="flickr-face-demo-")
     crawl_dir = str(Path(scratch.name) / "crawl")
     dataset_dir = str(Path(scratch.name) / "dataset")
@@ -192,9 +193,10 @@ viz.figure(build.samples_figure(crawl_dir, dataset_dir, n=6, title=label),
 # %% [markdown]
 # ## Statistics
 #
-# Face sizes in source pixels for each measure (the ratio is the face's linear size over the
-# photo's), faces per photo (photos without a face included), and the counts per tag and per
-# licence.
+# Face sizes in source pixels for each measure: $\sqrt{wh}$ of the detector box (the size of
+# Fig. 1), its width $w$ and height $h$, $\max(w, h)$ (the box size of the crop), and the
+# ratio $\sqrt{wh / (WH)}$ of the face's linear size to the photo's ($W \times H$). Then
+# faces per photo (photos without a face included), and the counts per tag and per licence.
 
 # %%
 paper_faces = recipes.datasets().flickr_face_faces
@@ -202,7 +204,8 @@ display(Markdown(
     f"**{label}**: {len(faces):,} faces from {faces.photo_id.nunique():,} "
     f"photos. The supplement reports {paper_faces:,} faces for Flickr-Face "
     "(paper, supplement 3)."))
-viz.table(stats.size_summary(faces), precision=3,
+measures = {"sqrt_area": "sqrt(w h)", "max": "max(w, h)"}
+viz.table(stats.size_summary(faces).rename(index=measures), precision=3,
           caption="Detected face sizes per measure, in pixels (the ratio: "
           "a fraction of the photo's size).")
 
@@ -235,11 +238,13 @@ viz.figure(sizes, "Face sizes of the dataset built above, with the explorer's "
 
 # %% [markdown]
 # From a shell, the same path and the same explorer (`facelib stats` also takes the
-# explorer's filters: `--tag`, `--license`, `--faces-per-photo`, `--min-size`, `--max-size`):
+# explorer's filters: `--tag`, `--license`, `--faces-per-photo`, `--min-size`,
+# `--max-size`). The key comes from https://www.flickr.com/services/apps/create/; the crawl
+# resumes when rerun after any stop:
 #
 # ```bash
-# export FLICKR_API_KEY=...            # from https://www.flickr.com/services/apps/create/
-# facelib flickr crawl runs/flickr --max-photos 1000000   # resumable: rerun after any stop
+# export FLICKR_API_KEY=...
+# facelib flickr crawl runs/flickr --max-photos 1000000
 # facelib flickr build runs/flickr runs/flickr-face --workers 8
 # facelib stats runs/flickr-face/flickr_face.parquet --html sizes.html
 # ```
@@ -268,7 +273,8 @@ if demo:
                "detections that match none, by size. Right: the sizes of all "
                "composited faces and of the detections: below about 16 px the "
                "detected distribution (what Fig. 1 plots) falls away from the "
-               "true one.")
+               "true one. Large false positives are mostly the face of the "
+               "cat in one of the scenes (scikit-image's `chelsea`).")
 else:
     display(Markdown("On Flickr the true faces are unknown: this section "
                      "needs the demo."))
@@ -285,3 +291,5 @@ Markdown(measured.flickr_note())
 # %% tags=["remove-cell"]
 if demo:
     server.stop()
+if scratch is not None:
+    scratch.cleanup()

@@ -23,3 +23,12 @@ def test_benchmark_imports(path: Path) -> None:
     spec.loader.exec_module(module)
     assert callable(getattr(module, "main", None)), f"{path.name} has no main()"
     assert module.__doc__ and "benchmarks/" in module.__doc__, f"{path.name}: docstring should show how to run it"
+
+
+def test_measured_numbers_as_page_02_quotes_them(tmp_path) -> None:
+    from facelib import measured
+
+    note = measured.flickr_note()
+    assert "photos/s" in note and "1,793,119 face boxes" in note and "Explorer" in note
+    with pytest.raises(FileNotFoundError, match="run benchmarks/bench_nothing.py"):
+        measured.load("bench_nothing", tmp_path)

@@ -262,3 +262,17 @@ def test_find_root_from_anywhere(repo_root, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert book.find_root() == repo_root, "pages run from any working directory"
     assert book.repo_path("benchmarks", "measured") == repo_root / "benchmarks" / "measured"
+
+
+# Code cells fit the book's code box (13-px monospace in the content column: 79 characters;
+# book/_static/facelib.css). Pages 03-09 join this list as they are rewrapped.
+LINE_LENGTH = 79
+WRAPPED = ("00_recipes", "01_data_curation", "02_flickr_face")
+
+
+@pytest.mark.parametrize("name", WRAPPED)
+def test_code_cells_fit_the_book_column(repo_root, name):
+    nb = book.read_page(repo_root / "notebooks" / f"{name}.py")
+    long = [(i, len(line)) for i, c in enumerate(nb.cells) if c.cell_type == "code"
+            for line in c.source.splitlines() if len(line) > LINE_LENGTH]
+    assert not long, f"{name}: (cell, length) of lines over {LINE_LENGTH}: {long}"

@@ -131,8 +131,127 @@ def test_browser_renders_the_plotly_graph(server, browser):
         "return document.querySelectorAll('.js-plotly-plot .scatterlayer .trace').length"
     )
     assert visible == 4, "the first metric's four lines are drawn"
-    errors = [
-        e for e in browser.get_log("browser")
-        if e["level"] == "SEVERE" and "Identifier 'THEBE_JS_URL' has already been declared" not in e["message"]
-    ]
-    assert not errors, [e["message"] for e in errors]
+
+
+def test_every_executed_page_is_dressed_for_readers(built):
+    """Rerun box, parameters and setup cells collapsed (not removed), no injected cell, footer."""
+    root, _ = built
+    for page in book.pages(root):
+        text = (root / "_build" / "html" / "book" / "_generated" / f"{page.name}.html").read_text()
+        assert "facelib-rerun" in text and f"facelib book --only {page.name}" in text, page.name
+        assert "facelib-footer" in text and "Commit <code>" in text and "Profile <code>demo" in text, page.name
+        assert text.count("tag_hide-input") >= 2, f"{page.name}: parameters and setup cells collapsed"
+        assert "injected-parameters" not in text and "# Parameters" not in text, page.name
+
+
+def test_mathjax_is_local(built):
+    root, _ = built
+    html = root / "_build" / "html"
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    for page in html.rglob("*.html"):
+        text = page.read_text(errors="replace")
+        assert not re.search(r"src=[\"'][^\"']*(cdn|jsdelivr|unpkg)[^\"']*mathjax", text, re.I), page
+
+
+def _pages(root: Path) -> list[str]:
+    return ["index.html"] + [f"{entry}.html" for entry in book.toc_files(root)]
+
+
+def console_errors(browser, url: str) -> list[str]:
+    """Load ``url`` and return the SEVERE messages of its console log."""
+    import time
+
+    browser.get_log("browser")  # drop what an earlier page left
+    browser.get(url)
+    time.sleep(1.0)
+    return [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def test_no_page_logs_a_console_error(built, server, browser):
+    root, _ = built
+    problems = {}
+    for page in _pages(root):
+        errors = console_errors(browser, f"{server}/{page}")
+        if errors:
+            problems[page] = errors
+        searches = browser.execute_script(
+            "return Array.from(document.querySelectorAll('.search-button__button'))"
+            ".filter(e => e.offsetParent !== null).length")
+        assert searches <= 1, f"{page}: {searches} search boxes"
+        if browser.execute_script("return document.querySelector('.math') !== null"):
+            assert browser.execute_script("return document.querySelectorAll('mjx-container').length") > 0, \
+                f"{page}: formulas not typeset"
+    assert not problems, problems
+
+
+def explorer_checks(browser, url: str) -> dict:
+    """Drive page 02's face-size explorer and check that each control changes the plotted data.
+
+    Returns what was read, for the caller to report.
+    """
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(url)
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script(
+        "const r = document.querySelector('.facelib-explorer');"
+        "const g = r && r.querySelector('.js-plotly-plot'); return g && g.data && g.data.length > 0;"))
+    js = "const r = document.querySelector('.facelib-explorer');"
+    shown = ("const s = r.facelib.shown(); const g = r.querySelector('.js-plotly-plot');"
+             "return {edges: Array.from(s.edges), range: s.range, series: s.series.map(t => ({name: t.name,"
+             " total: t.total, kept: t.kept, y: Array.from(t.y)})), traces: g.data.length,"
+             " plotted: g.data[0].y.slice(0, -1), xtype: g.layout.xaxis.type, ytype: g.layout.yaxis.type,"
+             " readout: r.querySelector('.fx-readout').textContent,"
+             " y2ticks: g.layout.yaxis2.tickvals};")
+
+    def state():
+        return browser.execute_script(js + shown)
+
+    def act(code: str):
+        browser.execute_script(js + code)
+        return state()
+
+    first = state()
+    n = first["series"][0]["total"]
+    assert n > 0 and first["series"][0]["kept"] == n and first["xtype"] == "linear"
+    assert first["plotted"] == first["series"][0]["y"], "the figure draws the shown histogram"
+    assert first["y2ticks"] == [0, 0.2, 0.4, 0.6, 0.8, 1], "round ticks on the share axis"
+    widths = {round(b - a, 6) for a, b in zip(first["edges"], first["edges"][1:])}
+    assert len(widths) == 1, "linear bins"
+    # the size range: raise the lower end -> fewer kept, the read-out says so
+    lo = act("const i = r.querySelector('.fx-lo'); i.value = 3; i.dispatchEvent(new Event('input'));")
+    assert lo["range"][0] == 3 and 0 < lo["series"][0]["kept"] < n
+    assert f"kept {lo['series'][0]['kept']:,}" in lo["readout"] and "dropped" in lo["readout"]
+    hi = act("const i = r.querySelector('.fx-hi'); i.value = 6; i.dispatchEvent(new Event('input'));")
+    assert hi["range"] == [3, 6] and hi["series"][0]["kept"] < lo["series"][0]["kept"]
+    # views: log-log has log axes and log-spaced bins
+    loglog = act("r.querySelector('input[value=loglog]').click();")
+    assert loglog["xtype"] == "log" and loglog["ytype"] == "log"
+    ratios = {round(b / a, 6) for a, b in zip(loglog["edges"], loglog["edges"][1:])}
+    assert len(ratios) == 1 and loglog["edges"] != first["edges"], "log-spaced bins"
+    act("r.querySelector('input[value=linear]').click();")
+    # tags: a second tag overlays a second histogram
+    two = act("r.querySelectorAll('input[name=tag]')[1].click();")
+    assert len(two["series"]) == 2 and two["traces"] == 4 and two["series"][1]["total"] < n
+    # density: each shown histogram integrates to 1
+    dens = act("r.querySelector('input[value=density]').click();")
+    for t in dens["series"]:
+        area = sum(y * (b - a) for y, a, b in zip(t["y"], dens["edges"], dens["edges"][1:]))
+        assert abs(area - 1) < 1e-6, t["name"]
+    # licence and faces-per-photo filters change the counts
+    lic = act("r.querySelector('input[name=lic]').click();")
+    assert lic["series"][0]["total"] < n
+    act("r.querySelector('input[name=lic]').click();")
+    fpp = act("r.querySelector('input[name=fpp]').click();")
+    assert fpp["series"][0]["total"] < n
+    # measure: width instead of sqrt(w h) -> other counts
+    width = act("const m = r.querySelector('.fx-measure'); m.value = 'width';"
+                "m.dispatchEvent(new Event('change'));")
+    assert width["series"][0]["y"] != fpp["series"][0]["y"]
+    csv = browser.execute_script(js + "return r.facelib.csv();")
+    lines = csv.strip().splitlines()
+    assert lines[0].startswith("# facelib face-size histogram") and len(lines) == len(width["edges"]) + 1
+    return {"faces": n, "kept_after_range": hi["series"][0]["kept"], "csv_rows": len(lines) - 2}
+
+
+def test_page_02_explorer_controls_change_the_plotted_data(server, browser):
+    explorer_checks(browser, f"{server}/book/_generated/02_flickr_face.html")

@@ -8,14 +8,19 @@ import pytest
 
 
 @pytest.mark.slow
-def test_data_curation_page_runs_in_demo_profile(repo_root, tmp_path):
+def test_data_curation_page_runs_in_demo_profile(repo_root, tmp_path, monkeypatch):
     from facelib import book
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))  # the kernel's temporary folder
 
     page = next(p for p in book.pages(repo_root) if p.name == "01_data_curation")
     page = book.Page(page.name, page.source, tmp_path / "01_data_curation.ipynb")
     params = book.resolve_parameters(page, "demo", book.load_profile(repo_root, "demo").get(
         page.name, {}), {})
     book.execute_page(page, params, repo_root)
+    assert not list(scratch.iterdir()), "the page removes its temporary folder"
     nb = json.loads(page.output.read_text())
     text = "\n".join(
         "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))

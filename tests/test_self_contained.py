@@ -27,3 +27,16 @@ def test_no_file_cites_a_path_outside_the_repository():
             hits[rel] = found
     assert set(hits) - PENDING == set(), {k: v for k, v in hits.items() if k not in PENDING}
     assert PENDING <= set(hits), f"no longer citing: {sorted(PENDING - set(hits))}: drop them from PENDING"
+
+
+def test_onnxruntime_telemetry_is_off(tmp_path):
+    """No uploader, no ``$TMPDIR/.ses``: onnxruntime is opted out before it loads."""
+    import os
+    import sys
+
+    code = ("import numpy as np\nfrom facelib.faces.detect import RetinaFaceONNX\n"
+            "RetinaFaceONNX().detect(np.zeros((64, 64, 3), np.uint8))\n")
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env["TMPDIR"] = str(tmp_path)
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+    assert not list(tmp_path.iterdir()), list(tmp_path.iterdir())

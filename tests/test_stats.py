@@ -55,6 +55,8 @@ def test_counts(faces):
     assert tags.index[0] == "smile"
     lic = stats.license_counts(faces)
     assert lic.loc[(4, "CC BY 2.0")].tolist() == [5, 2] and lic.loc[(9, "CC0")].tolist() == [1, 1]
+    names_only = stats.license_counts(faces.drop(columns="license"))
+    assert names_only.loc["CC0"].tolist() == [1, 1]
     files = pd.DataFrame({"file": ["p1", "p2", "p3", "p4", "p5"]})
     per = stats.faces_per_photo(faces, files)
     assert per.to_dict() == {0: 2, 1: 1, 2: 1, 3: 1}

@@ -71,3 +71,70 @@ def test_recipe_table_marks_demo_differences():
     assert table.loc["temperature", "demo"] == "", "unchanged values are left blank"
     assert table.loc["final_lr", "source"] == "supplement" and "0.0048" in table.loc["final_lr", "note"]
     assert "demo" not in viz.recipe_table(recipes.sampling()).columns
+
+
+def test_figure_numbers_and_captions(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, *a, **k: shown.append(obj))
+    monkeypatch.setattr(viz, "_NUMBERS", {"Figure": {}, "Table": {}})
+    fig, _ = plt.subplots()
+    cap = viz.figure(fig, "A `code` and *em* caption.")
+    assert shown[0] is fig and not plt.fignum_exists(fig.number), "shown once, then closed"
+    html = shown[1]._repr_html_()
+    assert 'class="facelib-caption"' in html and "Figure 1." in html
+    assert "<code>code</code>" in html and "<em>em</em>" in html
+    assert cap._repr_html_() == "" and repr(cap) == "Figure 1. A `code` and *em* caption."
+    viz.figure(go.Figure(), "Second.")
+    assert isinstance(shown[2], viz.PlotlyFigure) and "Figure 2." in shown[3]._repr_html_()
+    viz.figure(go.Figure(), "A `code` and *em* caption.")
+    assert "Figure 1." in shown[5]._repr_html_(), "a caption shown again keeps its number"
+    assert InteractiveShell  # IPython is importable in the test environment
+
+
+def test_table_headers_units_missing_values_and_caption(monkeypatch):
+    import numpy as np
+    import pandas as pd
+
+    monkeypatch.setattr(viz, "_NUMBERS", {"Figure": {}, "Table": {}})
+    df = pd.DataFrame({"tar_at_far_0.001": [0.51234, np.nan], "nme_io": [3.2, 4.1], "faces": [1234, 5]})
+    html = viz.table(df, caption="Results.", units={"nme_io": "%"}).to_html()
+    for text in ("TAR @ FAR 0.001", "NME inter-ocular (%)", "Table 1.", "Results.", "1,234", "0.512",
+                 'class="facelib-table"'):
+        assert text in html, text
+    assert "nan" not in html.lower().replace("nan;", "")
+    assert ">-<" in html, "missing values shown as -"
+    assert viz.readable("from_px") == "from (px)" and viz.readable("Already Readable") == "Already Readable"
+    assert "Table 2." in viz.table(df, caption="Other.").to_html()
+
+
+def test_book_figures_have_legible_text():
+    """Figure text of the pages' figure functions is at least MIN_TEXT_PX at the column width."""
+    import matplotlib
+    import numpy as np
+    import pandas as pd
+
+    matplotlib.use("Agg")
+    from facelib.data import figures as data_figures
+    from facelib.faces import evaluate
+
+    t = pd.DataFrame({"size": [3.0, 20.0, 40.0, 200.0], "found": [False, True, True, True]})
+    d = pd.DataFrame({"size": [19.0, 41.0, 210.0, 12.0], "matched": [True, True, True, False]})
+    figures = {
+        "lr_schedule_figure": viz.lr_schedule_figure(np.linspace(0, 1, 100), 10, 2, title="t"),
+        "detection_figure": evaluate.detection_figure(t, d),
+        "synth_grid": data_figures.synth_grid(8, seed=0),
+        "au_sweep": data_figures.au_sweep(aus=(1, 12), levels=(0, 5)),
+    }
+    for name, fig in figures.items():
+        assert viz.smallest_text_px(fig) >= viz.MIN_TEXT_PX, f"{name}: {viz.smallest_text_px(fig):.1f} px"
+    import matplotlib.pyplot as plt
+
+    small, ax = plt.subplots(figsize=(14, 3))
+    ax.set_title("tiny", fontsize=7)
+    assert viz.smallest_text_px(small) < viz.MIN_TEXT_PX, "a wide figure shrinks its text"

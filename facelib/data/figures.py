@@ -35,7 +35,7 @@ def _top_aus(au: np.ndarray, k: int = 3) -> str:
     return " ".join(parts) if parts else "no AU"
 
 
-def synth_grid(n: int = 16, seed: int = 0, size: int = 128, num_identities: int = 100, cols: int = 8,
+def synth_grid(n: int = 16, seed: int = 0, size: int = 128, num_identities: int = 100, cols: int = 4,
                start: int = 0) -> Figure:
     """A grid of synthetic faces with their 68 landmarks (dots), 5 points (crosses), box and labels.
 
@@ -56,7 +56,7 @@ def synth_grid(n: int = 16, seed: int = 0, size: int = 128, num_identities: int 
         ax.set_axis_off()
         ax.set_title(f"id {lab['identity']} {fm.EXPRESSIONS[lab['expression']]}\n"
                      f"v {lab['valence']:+.2f} a {lab['arousal']:+.2f} yaw {lab['pose'][0]:+.0f}\n"
-                     f"{_top_aus(lab['au'])}", fontsize=6.5, pad=2)
+                     f"{_top_aus(lab['au'])}", fontsize=8, pad=2)
     fig.tight_layout(pad=0.3)
     return fig
 
@@ -110,10 +110,10 @@ def label_shares_by_regime(manifest: pd.DataFrame, subsets: Any, label: str,
     x = np.arange(len(t.index))
     for k, col in enumerate(t.columns):
         ax.bar(x + (k - (len(t.columns) - 1) / 2) * width, t[col].to_numpy(), width, label=col)
-    ax.set_xticks(x, [str(i) for i in t.index], fontsize=8)
+    ax.set_xticks(x, [str(i) for i in t.index], fontsize=9)
     ax.set_ylabel("share of the subset (%)")
-    ax.legend(title="regime", fontsize=7, title_fontsize=7, ncols=len(t.columns))
+    ax.legend(title="regime", fontsize=8, title_fontsize=8, ncols=len(t.columns))
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=11)
     fig.tight_layout()
     return fig

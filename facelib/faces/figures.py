@@ -42,7 +42,7 @@ def _grid(n: int, cols: int, size: float):
 
 
 def detections_figure(photos: Sequence[tuple[str, np.ndarray]], manifest: pd.DataFrame,
-                      cols: int = 3, size: float = 3.2):
+                      cols: int = 3, size: float = 3.0):
     """Each photo with its detected boxes (score) and 5 landmarks.
 
     Args:
@@ -58,9 +58,9 @@ def detections_figure(photos: Sequence[tuple[str, np.ndarray]], manifest: pd.Dat
         for (_, r), lmk in zip(rows.iterrows(), landmarks_of(rows)):
             ax.add_patch(Rectangle((r.x1 - _PX, r.y1 - _PX), r.x2 - r.x1, r.y2 - r.y1,
                                    fill=False, lw=1.5, ec="#00e5ff"))
-            ax.text(r.x1, r.y1 - 4, f"{r.score:.2f}", color="#00e5ff", fontsize=7, va="bottom")
+            ax.text(r.x1, r.y1 - 4, f"{r.score:.2f}", color="#00e5ff", fontsize=9, va="bottom")
             ax.scatter(lmk[:, 0] - _PX, lmk[:, 1] - _PX, s=9, c=_LMK_COLORS, zorder=3)
-        ax.set_title(f"{key}: {len(rows)} face(s)", fontsize=8)
+        ax.set_title(f"{key}: {len(rows)} face(s)", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -94,13 +94,13 @@ def crops_figure(manifest: pd.DataFrame, root: Path | str, recipe: recipes.Crop 
         ax.set_xlim(-_PX, recipe.output_size - _PX)
         ax.set_ylim(recipe.output_size - _PX, -_PX)
         ax.set_title(f"{r.file} #{r.face}\nbox {k * max(r.x2 - r.x1, r.y2 - r.y1):.0f} px",
-                     fontsize=7)
+                     fontsize=10)
     fig.tight_layout()
     return fig
 
 
 def aligned_figure(manifest: pd.DataFrame, root: Path | str, recipe: recipes.Crop | None = None,
-                   cols: int = 6, size: float = 1.8):
+                   cols: int = 4, size: float = 2.0):
     """The stored 5-point aligned faces with the template points they were warped onto."""
     from facelib import storage
 
@@ -114,6 +114,6 @@ def aligned_figure(manifest: pd.DataFrame, root: Path | str, recipe: recipes.Cro
     for i, ax in enumerate(axes[: len(ds)]):
         ax.imshow(ds[i])
         ax.scatter(t[:, 0], t[:, 1], s=14, facecolors="none", edgecolors=_LMK_COLORS, lw=1.2)
-        ax.set_title(f"{rows.file[i]} #{rows.face[i]}", fontsize=6)
+        ax.set_title(f"{rows.file[i]} #{rows.face[i]}", fontsize=8)
     fig.tight_layout()
     return fig

@@ -109,7 +109,7 @@ def samples_figure(crawl_dir: Path | str, out: Path | str, n: int = 6, seed: int
     ids = ids.sample(min(n, len(ids)), random_state=seed).tolist() if len(ids) else []
     cols = 3
     rows = max(1, -(-len(ids) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.9 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.9 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, pid in zip(axes.flat, ids):
@@ -120,8 +120,8 @@ def samples_figure(crawl_dir: Path | str, out: Path | str, n: int = 6, seed: int
             ax.add_patch(Rectangle((f["x1"], f["y1"]), f["x2"] - f["x1"], f["y2"] - f["y1"],
                                    fill=False, lw=1.5, color="#00d0ff"))
         tags = ", ".join(first["tags"]) if isinstance(first["tags"], (list, np.ndarray)) else str(first["tags"])
-        ax.set_title(f"{pid}\n{first['license_name']} | {first['ownername']}\ntags: {tags}", fontsize=7)
+        ax.set_title(f"{pid}\n{first['license_name']} | {first['ownername']}\ntags: {tags}", fontsize=9)
     if title:
-        fig.suptitle(title, fontsize=9)
+        fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
