@@ -38,7 +38,7 @@ run_dir: Optional[str] = None  # SwAV run; None: results/swav_<profile>
 supervised_dir: Optional[str] = None  # None: results/supervised_<profile>
 train: bool = True  # demo: run (or resume) both pretrainings here
 workers: int = 1  # loader workers of the demo runs (crops beside the step)
-cluster: Optional[str] = None  # paper: submit to this slurm/clusters.yaml profile
+cluster: Optional[str] = None  # paper: a slurm/clusters.yaml profile
 plan_cluster: str = "a100x8"  # paper: the cluster whose sbatch plan is shown
 manifest: Optional[str] = None  # paper: parquet manifest of the shards
 shards_root: Optional[str] = None  # paper: folder of the manifest's shards
@@ -62,8 +62,8 @@ from facelib import book, launch, recipes, viz
 from facelib.swav import figures, probe
 from facelib.swav.data import synthetic_faces
 from facelib.swav.model import SwAVModel, load_trunk
-from facelib.swav.train import (CHECKPOINT_NAME, LOG_NAME, TRUNK_NAME, DataSpec,
-                                PretrainJob, read_log)
+from facelib.swav.train import (CHECKPOINT_NAME, LOG_NAME, TRUNK_NAME,
+                                DataSpec, PretrainJob, read_log)
 from facelib.swav.transforms import MultiCrop
 
 recipe = recipes.pretrain(profile)
@@ -100,7 +100,8 @@ viz.recipe_table(paper, demo)
 # paper recipe keeps the supplement's value. Drawn for this profile's run.
 
 # %%
-images_per_epoch = recipe.train_images or recipes.datasets().full_vggface_images
+images_per_epoch = (recipe.train_images
+                    or recipes.datasets().full_vggface_images)
 iters_per_epoch = images_per_epoch // recipe.batch_size
 schedule = recipes.lr_schedule(recipe, iters_per_epoch)
 glue("iters_per_epoch", iters_per_epoch, display=False)
@@ -128,8 +129,9 @@ viz.figure(viz.lr_schedule_figure(
 if profile == "demo":
     shown = probe.probe_set(6, 6, probe_seeds[0], 64)
     viz.figure(figures.probe_grid_figure(shown),
-               "Six held-out persons (rows) in six scenes (columns) of a probe set "
-               "(rendered at 64 px here; the probe uses the pretraining's 40 px).")
+               "Six held-out persons (rows) in six scenes (columns) of a "
+               "probe set (rendered at 64 px here; the probe uses the "
+               "pretraining's 40 px).")
 
 # %% [markdown]
 # ## Multi-crop views
@@ -183,9 +185,10 @@ elif cluster is not None:
 else:
     print(launch.plan("pretrain", profile, plan_cluster).summary())
 has_log = (run / LOG_NAME).is_file()
-display(Markdown(f"SwAV run: `{run}`; finished: **{(run / TRUNK_NAME).is_file()}**. "
-                 f"Supervised run: `{sup_run}`; finished: "
-                 f"**{(sup_run / TRUNK_NAME).is_file()}**."))
+display(Markdown(
+    f"SwAV run: `{run}`; finished: **{(run / TRUNK_NAME).is_file()}**. "
+    f"Supervised run: `{sup_run}`; finished: "
+    f"**{(sup_run / TRUNK_NAME).is_file()}**."))
 
 # %% [markdown]
 # ## Loss, learning rate and prototype usage
@@ -203,11 +206,13 @@ epochs = read_log(run, "epoch") if has_log else []
 if epochs:
     viz.figure(figures.training_curves_figure(read_log(run, "iter"),
                                               recipe.num_prototypes),
-               "SwAV loss, learning rate and prototype usage per logging window.")
+               "SwAV loss, learning rate and prototype usage per logging "
+               "window.")
     columns = ["loss", "lr", "code_entropy", "score_spread", "usage_entropy",
                "prototypes_used", "images_per_s"]
     every = max(1, len(epochs) // 8)
-    shown_epochs = pd.DataFrame(epochs[::every] + ([epochs[-1]] if (len(epochs) - 1) % every else []))
+    shown_epochs = pd.DataFrame(
+        epochs[::every] + ([epochs[-1]] if (len(epochs) - 1) % every else []))
     display(viz.table(shown_epochs.set_index("epoch").reindex(columns=columns),
                       "Every few epochs of the SwAV run (from its log)."))
     first, last = epochs[0], epochs[-1]
@@ -215,16 +220,17 @@ if epochs:
     glue("first_loss", round(first["loss"], 3), display=False)
     glue("last_loss", round(last["loss"], 3), display=False)
     glue("ln_k", round(ln_k, 3), display=False)
-    glue("prototypes_used", f"{last['prototypes_used']} of {recipe.num_prototypes}",
+    used = f"{last['prototypes_used']} of {recipe.num_prototypes}"
+    glue("prototypes_used", used, display=False)
+    glue("usage_fraction", f"{last['usage_entropy'] / ln_k:.0%}",
          display=False)
-    glue("usage_fraction", f"{last['usage_entropy'] / ln_k:.0%}", display=False)
     glue("plateau_verdict",
          "below ln K: the views predict each other's codes better than chance"
          if last["loss"] < 0.98 * ln_k else
-         "at or above ln K: the views do not predict each other's codes better "
-         "than chance", display=False)
-    glue("speed", f"{np.mean([e['images_per_s'] for e in epochs[1:] or epochs]):.0f}",
-         display=False)
+         "at or above ln K: the views do not predict each other's codes "
+         "better than chance", display=False)
+    speed = np.mean([e["images_per_s"] for e in epochs[1:] or epochs])
+    glue("speed", f"{speed:.0f}", display=False)
 else:
     display(Markdown("No log yet: the curves appear once the job has written "
                      "`log.jsonl`."))
@@ -264,36 +270,29 @@ if (run / TRUNK_NAME).is_file():
                                num_identities=recipe.synthetic_identities)
     scores = probe.run_probes(
         trunks, probe_seeds, probe_persons, probe_scenes, recipe.input_size,
-        recipe.mean, recipe.std, [bn_faces[i][0] for i in range(len(bn_faces))],
+        recipe.mean, recipe.std,
+        [bn_faces[i][0] for i in range(len(bn_faces))],
         random_init=(recipe.arch, recipe.width))
 else:
     scores = pd.DataFrame()
     display(Markdown("The run has not finished: no trunk to probe yet."))
 
 # %%
-order = ["ours (SwAV)", "supervised", "random init", "raw pixels"]
 if len(scores):
-    means = scores.groupby("representation")[list(probe.MEASURES)].agg(["mean", "sem"])
-    table = pd.DataFrame({
-        "representation": [n for n in order if n in means.index],
-    })
-    for m, label in (("identity_knn", "identity k-NN top-1"),
-                     ("identity_linear", "identity linear probe"),
-                     ("scene_knn", "scene k-NN top-1")):
-        table[label] = [f"{means.loc[n, (m, 'mean')]:.3f} ± {means.loc[n, (m, 'sem')]:.3f}"
-                        for n in table["representation"]]
     chance = scores[["identity_chance", "identity_linear_chance",
                      "scene_chance"]].mean()
     display(viz.table(
-        table, f"Probe scores, mean ± standard error over {len(probe_seeds)} probe sets of "
-               f"{probe_persons} held-out persons x {probe_scenes} scenes. Chance: identity "
-               f"k-NN {chance['identity_chance']:.3f}, linear probe "
-               f"{chance['identity_linear_chance']:.3f}, scene k-NN "
-               f"{chance['scene_chance']:.3f}.", index=False))
-    viz.figure(figures.probe_figure(scores, order),
-               "Probe scores per representation (bars: means over the probe sets, "
-               "error bars: two standard errors; dashed: chance). Identity: higher means "
-               "the person is kept; scene: lower means the scene is ignored.")
+        probe.summary(scores),
+        f"Probe scores, mean ± standard error over {len(probe_seeds)} probe "
+        f"sets of {probe_persons} held-out persons x {probe_scenes} scenes. "
+        f"Chance: identity k-NN {chance['identity_chance']:.3f}, linear "
+        f"probe {chance['identity_linear_chance']:.3f}, scene k-NN "
+        f"{chance['scene_chance']:.3f}.", index=False))
+    viz.figure(figures.probe_figure(scores, probe.ORDER),
+               "Probe scores per representation (bars: means over the probe "
+               "sets, error bars: two standard errors; dashed: chance). "
+               "Identity: higher means the person is kept; scene: lower means "
+               "the scene is ignored.")
 
 # %% [markdown]
 # ### The verdicts
@@ -304,38 +303,14 @@ if len(scores):
 
 # %%
 if len(scores):
-    pairs = pd.concat([probe.paired(scores, "ours (SwAV)", b)
-                       for b in ("random init", "supervised", "raw pixels")
-                       if b in set(scores["representation"])], ignore_index=True)
-    shown_pairs = pairs.assign(
-        difference=[f"{d:+.3f} ± {s:.3f}" for d, s in zip(pairs["difference"], pairs["se"])]
-    )[["a", "b", "measure", "mean_a", "mean_b", "difference", "verdict"]]
-    display(viz.table(shown_pairs, "Our SwAV trunk against each other representation: "
-                      "paired difference (a - b) ± its standard error, and the verdict "
-                      "(higher / lower beyond two standard errors, else equal).",
-                      index=False))
-    v = pairs[pairs["b"] == "random init"].set_index("measure")["verdict"]
-    keeps = v.get("identity_knn") == "higher" and v.get("identity_linear") == "higher"
-    ignores = v.get("scene_knn") == "lower"
-    px = scores[scores["representation"] == "raw pixels"]
-    text = (
-        f"Against random initialisation our SwAV trunk retrieves the held-out persons "
-        f"**{v.get('identity_knn')}** by k-NN and **{v.get('identity_linear')}** by the "
-        f"linear probe, and their scenes **{v.get('scene_knn')}**. "
-        + ("So the pretraining on unlabelled faces has learnt to keep who a face is and to "
-           "ignore the photo around it, which a random network does not."
-           if keeps and ignores else
-           "So on this probe the pretraining does not both keep the person better and "
-           "ignore the scene better than a random network; the table says where.")
-        + f" Raw pixels retrieve the person in {px['identity_knn'].mean():.1%} of the "
-        f"cases (chance {scores['identity_chance'].mean():.1%}) and the scene in "
-        f"{px['scene_knn'].mean():.1%}: the probe cannot be solved by matching pixels.")
-    s = pairs[pairs["b"] == "supervised"].set_index("measure")["verdict"]
-    if len(s):
-        text += (f" Against the supervised trunk, which saw the identity labels of the "
-                 f"pretraining persons, our trunk's identity k-NN is **{s.get('identity_knn')}**"
-                 f" and its linear probe **{s.get('identity_linear')}**.")
-    display(Markdown(text))
+    pairs = probe.comparisons(scores)
+    display(viz.table(
+        pairs[["a", "b", "measure", "mean_a", "mean_b", "difference ± se",
+               "verdict"]],
+        "Our SwAV trunk against each other representation: paired difference "
+        "(a - b) ± its standard error, and the verdict (higher / lower beyond "
+        "two standard errors, else equal).", index=False))
+    display(Markdown(probe.verdict(scores)))
 
 # %% [markdown]
 # ## Using the pretrained trunks

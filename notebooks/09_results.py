@@ -50,12 +50,13 @@ runs_dir = Path(results_dir) if results_dir else root / "results"
 grids = summary.collect_grids(runs_dir, profile)
 if grids:
     viz.figure(summary.summary_figure(grids),
-               "Each task's headline metric against the share of training labels, one "
-               "line per initialisation (arrows: the better direction); means over the "
-               "fine-tuning seeds, error bars two standard errors.")
+               "Each task's headline metric against the share of training "
+               "labels, one line per initialisation (arrows: the better "
+               "direction); means over the fine-tuning seeds, error bars two "
+               "standard errors.")
 else:
-    display(Markdown(f"No finished runs under `{runs_dir}` in the `{profile}` profile "
-                     "yet: the task pages write them."))
+    display(Markdown(f"No finished runs under `{runs_dir}` in the "
+                     f"`{profile}` profile yet: the task pages write them."))
 
 # %% [markdown]
 # Verdicts per task and regime: `ours` against `random` and against `supervised` on the
@@ -67,8 +68,9 @@ else:
 comparisons = compare.compare_all(grids)
 if len(comparisons):
     display(viz.table(summary.verdict_table(comparisons),
-                      "Our SwAV pretraining against random initialisation and against the "
-                      "supervised pretraining, per task and data regime."))
+                      "Our SwAV pretraining against random initialisation "
+                      "and against the supervised pretraining, per task and "
+                      "data regime."))
 display(Markdown(summary.summary_text(comparisons)))
 
 # %% [markdown]
@@ -110,7 +112,8 @@ viz.flag_rows(checks, "mismatch")
 # %%
 flagged = checks[checks["mismatch"]]
 display(Markdown("**Mismatches:** " + "; ".join(
-    f"{t}, {m}: printed {r.printed}, recomputed {r.recomputed:.3f}" for (t, m), r in flagged.iterrows())))
+    f"{t}, {m}: printed {r.printed}, recomputed {r.recomputed:.3f}"
+    for (t, m), r in flagged.iterrows())))
 
 # %% [markdown]
 # ## Table 3: emotion recognition on AffectNet (paper, as printed)

@@ -224,10 +224,13 @@ def test_list_params_of_the_flickr_page(repo_root, capsys):
     assert cli.main(["book", "--root", str(repo_root), "--list-params", "99"]) == 2
 
 
-@pytest.mark.parametrize("name", ["00_recipes", "01_data_curation", "02_flickr_face"])
+ALL_PAGES = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.py"))
+
+
+@pytest.mark.parametrize("name", ALL_PAGES)
 def test_papermill_sees_every_parameter(repo_root, name):
     """papermill's own inspection (``--help-notebook``, its "unknown parameter" warning) finds
-    every parameter that facelib finds. Pages 03-09 follow when their cells use Optional[...]."""
+    every parameter that facelib finds (the pages write ``Optional[X]``, not ``X | None``)."""
     from papermill.inspection import _infer_parameters
 
     nb = book.read_page(repo_root / "notebooks" / f"{name}.py")
@@ -267,7 +270,7 @@ def test_find_root_from_anywhere(repo_root, tmp_path, monkeypatch):
 # Code cells fit the book's code box (13-px monospace in the content column: 79 characters;
 # book/_static/facelib.css). Pages 03-09 join this list as they are rewrapped.
 LINE_LENGTH = 79
-WRAPPED = ("00_recipes", "01_data_curation", "02_flickr_face")
+WRAPPED = tuple(ALL_PAGES)
 
 
 @pytest.mark.parametrize("name", WRAPPED)

@@ -33,7 +33,8 @@ from torch import nn
 from .retrieval import embed, precise_bn
 
 __all__ = ["ProbeSet", "probe_set", "pixel_features", "trunk_features", "knn_top1", "linear_probe",
-           "evaluate", "run_probes", "paired", "MEASURES", "BOX_JITTER"]
+           "evaluate", "run_probes", "paired", "summary", "comparisons", "verdict", "MEASURES", "ORDER",
+           "BOX_JITTER"]
 
 #: Framing jitter of the probe crops: the face box is shifted by up to this fraction of its
 #: width/height and scaled by up to 1 +- this much (detectors frame the same face differently).
@@ -226,3 +227,60 @@ def paired(df: "pd.DataFrame", a: str, b: str, margin_se: float = 2.0) -> "pd.Da
                      "mean_b": float(pb.loc[common, m].mean()), "difference": diff, "se": se,
                      "seeds": len(common), "verdict": verdict})
     return pd.DataFrame(rows)
+
+
+#: The page's order of the representations.
+ORDER = ("ours (SwAV)", "supervised", "random init", "raw pixels")
+_LABELS = {"identity_knn": "identity k-NN top-1", "identity_linear": "identity linear probe",
+           "scene_knn": "scene k-NN top-1"}
+
+
+def summary(scores: "pd.DataFrame", order: Sequence[str] = ORDER) -> "pd.DataFrame":
+    """``mean ± standard error`` over the probe sets of each measure, per representation."""
+    import pandas as pd
+
+    stats = scores.groupby("representation")[list(MEASURES)].agg(["mean", "sem"])
+    names = [n for n in order if n in stats.index]
+    out = pd.DataFrame({"representation": names})
+    for m, label in _LABELS.items():
+        out[label] = [f"{stats.loc[n, (m, 'mean')]:.3f} ± {stats.loc[n, (m, 'sem')]:.3f}" for n in names]
+    return out
+
+
+def comparisons(scores: "pd.DataFrame", ours: str = "ours (SwAV)") -> "pd.DataFrame":
+    """:func:`paired` of ``ours`` against every other representation present, with the
+    difference written ``+d ± se``."""
+    import pandas as pd
+
+    others = [n for n in ORDER if n != ours and n in set(scores["representation"])]
+    pairs = pd.concat([paired(scores, ours, b) for b in others], ignore_index=True)
+    pairs["difference ± se"] = [f"{d:+.3f} ± {s:.3f}" for d, s in zip(pairs["difference"], pairs["se"])]
+    return pairs
+
+
+def verdict(scores: "pd.DataFrame", ours: str = "ours (SwAV)") -> str:
+    """Markdown sentences computed from :func:`comparisons`: what our trunk keeps and ignores
+    against random initialisation, raw pixels and the supervised trunk."""
+    pairs = comparisons(scores, ours)
+    v = pairs[pairs["b"] == "random init"].set_index("measure")["verdict"]
+    keeps = v.get("identity_knn") == "higher" and v.get("identity_linear") == "higher"
+    ignores = v.get("scene_knn") == "lower"
+    px = scores[scores["representation"] == "raw pixels"]
+    text = (f"Against random initialisation our SwAV trunk retrieves the held-out persons "
+            f"**{v.get('identity_knn')}** by k-NN and **{v.get('identity_linear')}** by the linear probe, "
+            f"and their scenes **{v.get('scene_knn')}** (beyond two standard errors of the paired "
+            "differences, or equal). ")
+    text += ("So the pretraining on unlabelled faces has learnt to keep who a face is and to ignore the "
+             "photo around it, which a random network does not." if keeps and ignores else
+             "So on this probe the pretraining does not both keep the person better and ignore the scene "
+             "better than a random network; the table says where.")
+    if len(px):
+        text += (f" Raw pixels retrieve the person in {px['identity_knn'].mean():.1%} of the cases (chance "
+                 f"{scores['identity_chance'].mean():.1%}) and the scene in {px['scene_knn'].mean():.1%}: "
+                 "matching pixels finds the photo, not the person.")
+    s = pairs[pairs["b"] == "supervised"].set_index("measure")["verdict"]
+    if len(s):
+        text += (f" Against the supervised trunk, which saw the identity labels of the pretraining persons, "
+                 f"our trunk's identity k-NN is **{s.get('identity_knn')}** and its linear probe "
+                 f"**{s.get('identity_linear')}**.")
+    return text
