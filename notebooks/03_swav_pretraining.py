@@ -23,7 +23,7 @@
 # the same trunk, augmentations, optimiser and schedule: only the objective differs.
 #
 # In the `demo` profile both run on the CPU in a few minutes on **synthetic faces**
-# (`facelib.data.synth`): 2,048 faces of 128 persons who differ in face shape and
+# (`facelib.data.synth`): 4,096 faces of 256 persons who differ in face shape and
 # proportions, skin, eyes, brows, nose, mouth, hair and facial hair, each face with its own
 # pose, expression, glasses, background, clothing and light. Then a probe asks what each
 # trunk has learnt to keep and to ignore on persons it has never seen. Every number below
@@ -81,8 +81,8 @@ torch.manual_seed(0)
 # Every value comes from `facelib.recipes`, with the section it is printed in or, for values
 # the supplement does not print, the released code it comes from. The `demo` column shows
 # where the demo profile differs. Sizes: a ResNet-18 of a quarter of the usual width on
-# 40-pixel faces, 2 views of 32 px and 4 of 16 px, batch 64 on one CPU process, 100
-# prototypes, 2,048 faces, 40 epochs. And three changes that are not sizes, each measured on
+# 40-pixel faces, 2 views of 32 px and 4 of 16 px, batch 64 on one CPU process, 1,000
+# prototypes, 4,096 faces, 28 epochs. And three changes that are not sizes, each measured on
 # this demo (the notes of the fields give the numbers): the views' scale ranges (0.4-1 and
 # 0.1-0.4 of the image instead of 0.14-1 and 0.05-0.14: a 32-pixel view of a few percent of
 # a 40-pixel face shows one or two pixels of it), the colour jitter at half the paper's

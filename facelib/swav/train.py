@@ -692,8 +692,8 @@ def job_from_args(args: argparse.Namespace) -> PretrainJob:
     kind = args.data or ("shards" if args.manifest or args.profile == "paper" else "synthetic")
     out_dir = args.out or f"results/swav_{args.profile}"
     workers = args.workers
-    if workers is None:  # the paper's jobs get one CPU per loader worker beside the trainer
-        workers = 0 if args.profile == "demo" else max(0, recipes.launch(args.profile).cpus_per_task - 1)
+    if workers is None:  # one CPU per loader worker beside the trainer; the demo's crops on a 2nd core
+        workers = 1 if args.profile == "demo" else max(0, recipes.launch(args.profile).cpus_per_task - 1)
     return PretrainJob(recipe=recipe, out_dir=str(out_dir),
                        data=DataSpec(kind=kind, manifest=args.manifest, root=args.root),
                        num_workers=workers, amp=args.amp, log_every=args.log_every,
@@ -760,7 +760,7 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--manifest", default=None, help="parquet manifest of preprocessed shards")
     p.add_argument("--root", default=None, help="folder the manifest's shard paths are relative to")
     p.add_argument("--workers", type=int, default=None,
-                   help="data loader workers per process (default: 0 in demo, cpus_per_task - 1 in paper)")
+                   help="data loader workers per process (default: 1 in demo, cpus_per_task - 1 in paper)")
     p.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default="auto",
                    help="mixed precision (auto: the recipe's, where the hardware supports it)")
     p.add_argument("--log-every", type=int, default=10, help="iterations between log records")

@@ -297,8 +297,11 @@ class TaskPage:
     def verdict(self) -> str:
         """Markdown sentences computed from the comparisons and the trivial predictor."""
         c = self.comparisons()
+        skipped = ("- Not run: " + "; ".join(f"{k} ({v})" for k, v in self.skipped.items()) + "."
+                   if self.skipped else "")
         if not len(c):
-            return "No comparison yet: the grid has no finished runs of both initialisations."
+            return "\n".join(["No comparison yet: the grid has no finished runs of both initialisations."]
+                             + ([skipped] if skipped else []))
         lines = []
         lowest = C.regime_order(c["regime"])[-1]
         for (a, b), part in c.groupby(["a", "b"], sort=False):
@@ -324,8 +327,8 @@ class TaskPage:
                                                 if clear else "no initialisation is clearly better than the "
                                                               "trivial predictor")
                              + (f"; not clearly better: {', '.join(others)}" if clear and others else "") + ".")
-        if self.skipped:
-            lines.append("- Not run: " + "; ".join(f"{k} ({v})" for k, v in self.skipped.items()) + ".")
+        if skipped:
+            lines.append(skipped)
         return "\n".join(lines)
 
     def ced(self, key: str = "ced_interocular", xlabel: str = "NME") -> Any:
