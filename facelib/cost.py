@@ -41,7 +41,9 @@ __all__ = [
     "finetune_sets",
     "measured_faces_per_photo",
     "crawl",
+    "photos_to_download",
     "preprocess",
+    "gpu_variants",
     "pretrain",
     "loader_cores",
     "finetune",
@@ -189,6 +191,11 @@ def crawl(faces: int, faces_per_photo: float, flickr: recipes.Flickr, crawl_sour
     return pd.DataFrame(rows)
 
 
+def photos_to_download(crawl_table: pd.DataFrame) -> float:
+    """The photos the crawl fetches, from a :func:`crawl` table."""
+    return float(crawl_table.set_index("item").loc["photos to download", "value"])
+
+
 def preprocess(images: Mapping[str, float], preprocess_source: Source, cores: int) -> pd.DataFrame:
     """Detection + crop of each image set: CPU core-hours and wall hours on ``cores`` cores.
 
@@ -206,6 +213,15 @@ def preprocess(images: Mapping[str, float], preprocess_source: Source, cores: in
                      "cores": cores, "wall hours": core_h / cores, "source": preprocess_source.label,
                      "set": name})
     return pd.DataFrame(rows).set_index("set")
+
+
+def gpu_variants(gpu_source: Source, images: int, epochs: int) -> pd.DataFrame:
+    """Each measured SwAV step variant: images/s per GPU and the GPU-hours of ``epochs`` epochs
+    of ``images`` images (variants the benchmark could not run are left out)."""
+    rows = {name: {"images/s per GPU": float(v["images_per_s"]),
+                   "GPU-hours": images * epochs / float(v["images_per_s"]) / HOUR}
+            for name, v in gpu_source.data["variants"].items() if "images_per_s" in v}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("variant")
 
 
 def loader_cores(gpu_images_per_s: float, multicrop_source: Source) -> dict[str, float]:

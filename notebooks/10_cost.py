@@ -15,38 +15,39 @@
 #
 # Before spending a cluster on the `paper` profile, this page turns measured per-item costs into
 # the time and resources of the paper's runs: crawling Flickr-Face, preprocessing the
-# pretraining images, SwAV pretraining on each pretraining set, and the fine-tuning grid. Every rate comes from a file in `benchmarks/measured/` written by a script in
-# `benchmarks/` (each records the machine and the date), every size, epoch count and limit from
+# pretraining images, SwAV pretraining on each pretraining set, and the fine-tuning grid.
+# Every rate comes from a file in `benchmarks/measured/` written by a script in `benchmarks/`
+# (each records the machine and the date), every size, epoch count and limit from
 # `facelib.recipes`; `facelib.cost` does the arithmetic, and each table names its source.
 # Rerun a benchmark on your own hardware and this page follows. The same figures in both
 # profiles: the page reads measurements, it trains nothing.
 
 # %% tags=["parameters"]
-profile = "demo"  # either: the page costs the paper's runs from measurements in both profiles
-measured_dir: str | None = None  # folder of measured results; None: benchmarks/measured of this repository
-cluster = "v100x8"  # a profile of slurm/clusters.yaml: its array_parallelism jobs run at once (preprocessing, fine-tuning)
-gpu_variant = "bf16 + channels_last"  # the measured SwAV step used for the totals: facelib.swav.train runs this one
-faces_per_photo: float | None = None  # Flickr faces per downloaded photo; None: as found by the preprocessing benchmark
-initialisations: int | None = None  # per task and regime; None: random, ImageNet and SwAV on each pretraining set
+from typing import Optional
+
+profile = "demo"  # either: the page reads measurements in both profiles
+measured_dir: Optional[str] = None  # None: benchmarks/measured of this repo
+cluster = "v100x8"  # slurm/clusters.yaml profile: its jobs run at once
+gpu_variant = "bf16 + channels_last"  # SwAV step of the totals (as trained)
+faces_per_photo: Optional[float] = None  # None: the preprocessing benchmark's
+initialisations: Optional[int] = None  # per task, regime; None: 2 + sets
 
 # %%
 from pathlib import Path
 
-import pandas as pd
-from IPython.display import Markdown, display
+from facelib import book, cost, launch, recipes, viz
 
-from facelib import book, cost, launch, recipes
-
-folder = Path(measured_dir) if measured_dir else book.find_root() / cost.MEASURED_DIR
+folder = (Path(measured_dir) if measured_dir
+          else book.find_root() / cost.MEASURED_DIR)
 sources = cost.load_all(folder)
 clus = launch.cluster(cluster)
 paper = recipes.pretrain("paper")
+datasets = recipes.datasets()
 cpus_per_job = clus.cpus_per_task or recipes.launch("paper").cpus_per_task
 parallel = clus.array_parallelism or 1
-pd.set_option("display.max_colwidth", 120)
-pd.set_option("display.float_format", cost.number)
-display(Markdown("The measured results this page reads:"))
-cost.sources_table(sources)
+viz.table(cost.sources_table(sources),
+          "The measured results this page reads: where and when each was "
+          "measured, and the benchmark that writes it.")
 
 # %% [markdown]
 # ## Crawling Flickr-Face (supplement 3)
@@ -60,10 +61,14 @@ cost.sources_table(sources)
 # limit is lower and sets the pace.
 
 # %%
-fpp = faces_per_photo or cost.measured_faces_per_photo(sources["bench_preprocess.json"])
-flickr = recipes.flickr("paper")
-crawl_table = cost.crawl(recipes.datasets().flickr_face_faces, fpp, flickr, sources["bench_flickr_crawl.json"])
-crawl_table
+fpp = faces_per_photo or cost.measured_faces_per_photo(
+    sources["bench_preprocess.json"])
+crawl_table = cost.crawl(datasets.flickr_face_faces, fpp,
+                         recipes.flickr("paper"),
+                         sources["bench_flickr_crawl.json"])
+viz.table(crawl_table.set_index("item").drop(columns="step"),
+          "The Flickr-Face crawl: photos to fetch, search calls and time, "
+          "download time; `how` gives the arithmetic.")
 
 # %% [markdown]
 # ## Preprocessing (supplement 1.1)
@@ -76,13 +81,16 @@ crawl_table
 # the recipe's CPUs per task.
 
 # %%
-photos = float(crawl_table.set_index("item").loc["photos to download", "value"])
-preprocess_table = cost.preprocess({"Large-Scale-Face": recipes.datasets().large_scale_face_images,
-                                    "Flickr-Face photos": photos},
-                                   sources["bench_preprocess.json"], cores=parallel * cpus_per_job)
-display(Markdown(f"Cluster `{cluster}`: {parallel} array elements x {cpus_per_job} CPUs = "
-                 f"{parallel * cpus_per_job} cores; measured on {sources['bench_preprocess.json'].data['folder']}."))
-preprocess_table
+preprocess_table = cost.preprocess(
+    {"Large-Scale-Face": datasets.large_scale_face_images,
+     "Flickr-Face photos": cost.photos_to_download(crawl_table)},
+    sources["bench_preprocess.json"], cores=parallel * cpus_per_job)
+bench_folder = sources["bench_preprocess.json"].data["folder"]
+viz.table(preprocess_table.drop(columns="source"),
+          f"Detection and cropping on cluster `{cluster}`: {parallel} array "
+          f"elements x {cpus_per_job} CPUs = {parallel * cpus_per_job} "
+          f"cores. The rate: {sources['bench_preprocess.json'].label}, "
+          f"measured on {bench_folder}.")
 
 # %% [markdown]
 # ## SwAV pretraining (supplement 1.1)
@@ -93,12 +101,12 @@ preprocess_table
 
 # %%
 gpu = sources["bench_swav_gpu.json"]
-display(Markdown(f"The recipe: {paper.epochs} epochs on {paper.num_gpus} GPUs, {paper.images_per_gpu} images "
-                 f"per GPU, crops {paper.nmb_crops} x {paper.size_crops} px. Measured: {gpu.label}, "
-                 f"{gpu.data['batch_per_gpu']} images per GPU."))
-pd.DataFrame({name: {"images/s per GPU": v["images_per_s"], "GPU-hours, 200 epochs of Full VGG-Face":
-                     recipes.datasets().full_vggface_images * paper.epochs / v["images_per_s"] / cost.HOUR}
-              for name, v in gpu.data["variants"].items() if "images_per_s" in v}).T
+viz.table(cost.gpu_variants(gpu, datasets.full_vggface_images, paper.epochs),
+          f"The measured SwAV step variants ({gpu.label}, "
+          f"{gpu.data['batch_per_gpu']} images per GPU) and the GPU-hours "
+          f"of the recipe's {paper.epochs} epochs of Full VGG-Face. The "
+          f"recipe: {paper.num_gpus} GPUs, {paper.images_per_gpu} images "
+          f"per GPU, crops {paper.nmb_crops} x {paper.size_crops} px.")
 
 # %% [markdown]
 # The totals below use the variant `facelib.swav.train` runs (bf16 autocast and channels_last
@@ -108,18 +116,22 @@ pd.DataFrame({name: {"images/s per GPU": v["images_per_s"], "GPU-hours, 200 epoc
 # the workers only decode and draw, the GPU makes the crops), as measured by
 # `benchmarks/bench_swav_device_multicrop.py`. The GPU time of the device path's crops is not
 # in the GPU figure; `benchmarks/bench_swav_gpu_data.py` measures the whole step with each path
-# where a GPU is at hand. Wall hours assume the one-GPU throughput on each of the recipe's GPUs (the
-# all-reduce and synchronised BN between them are not measured).
+# where a GPU is at hand. Wall hours assume the one-GPU throughput on each of the recipe's GPUs
+# (the all-reduce and synchronised BN between them are not measured).
 
 # %%
 multicrop = sources["bench_swav_device_multicrop.json"]
 per_core = multicrop.data["images_per_s_per_core"]
-display(Markdown(
-    f"Loader throughput per core ({multicrop.label}): CPU path {per_core['cpu_path_loader']:.0f} images/s, "
-    f"device path {per_core['device_path_loader']:.0f} images/s (decoding alone: {per_core['decode']:.0f}). "
-    f"The recipe asks {recipes.launch('paper').cpus_per_task} CPUs per GPU task."))
-pretrain_table = cost.pretrain(cost.pretraining_sets(), paper, gpu, multicrop, gpu_variant)
-pretrain_table
+pretrain_table = cost.pretrain(cost.pretraining_sets(), paper, gpu,
+                               multicrop, gpu_variant)
+viz.table(pretrain_table.drop(columns="source"),
+          f"SwAV pretraining with `{gpu_variant}` ({gpu.label}) on each "
+          f"pretraining set. Loader throughput per core ({multicrop.label}): "
+          f"CPU path "
+          f"{per_core['cpu_path_loader']:.0f} images/s, device path "
+          f"{per_core['device_path_loader']:.0f} images/s (decoding alone: "
+          f"{per_core['decode']:.0f}); the recipe asks "
+          f"{recipes.launch('paper').cpus_per_task} CPUs per GPU task.")
 
 # %% [markdown]
 # ## The fine-tuning grid (supplement 1.2 and 1.3)
@@ -135,17 +147,23 @@ pretrain_table
 # %%
 inits = initialisations or 2 + len(cost.pretraining_sets())
 regimes = recipes.sampling().regimes
-display(Markdown(f"{len(regimes)} regimes ({', '.join(f'{r:.0%}' for r in regimes)}) x {inits} initialisations "
-                 f"per task; runs spread over {parallel} GPUs at once (cluster `{cluster}`)."))
-finetune_table = cost.finetune(cost.finetune_sets(), regimes, inits, sources["gpu_finetune_memory.json"])
-finetune_table
+finetune_table = cost.finetune(cost.finetune_sets(), regimes, inits,
+                               sources["gpu_finetune_memory.json"])
+shares = ", ".join(f"{r:.0%}" for r in regimes)
+viz.table(finetune_table.drop(columns="source"),
+          f"The fine-tuning grid: {len(regimes)} regimes ({shares}) x "
+          f"{inits} initialisations per task; runs spread over {parallel} "
+          f"GPUs at once (cluster `{cluster}`). Step times: "
+          f"{sources['gpu_finetune_memory.json'].label}.")
 
 # %% [markdown]
 # ## In total
 
 # %%
-summary = cost.summary(crawl_table, preprocess_table, pretrain_table, finetune_table, finetune_gpus=parallel)
-summary.style.format(cost.number, subset=["GPU-hours", "CPU core-hours", "wall hours"])
+summary = cost.summary(crawl_table, preprocess_table, pretrain_table,
+                       finetune_table, finetune_gpus=parallel)
+viz.table(summary, "What rerunning the paper costs, per step.",
+          na="not measured")
 
 # %% [markdown]
 # Not counted, because nothing here measures them: the communication between the pretraining

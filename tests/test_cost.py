@@ -165,3 +165,15 @@ def test_cost_page_executes_with_its_sources(tmp_path, repo_root) -> None:
         assert f"benchmarks/measured/{name}" in text, name
     assert "NVIDIA H200" in text and "GPU-hours" in text and "fine-tuning grid, most epochs" in text
     print(f"10_cost executed in {seconds:.1f} s")
+
+
+def test_gpu_variants_and_photos_to_download(sources) -> None:
+    gpu = sources["bench_swav_gpu.json"]
+    t = cost.gpu_variants(gpu, 3_400_000, 200)
+    measured = {k: v for k, v in _json("bench_swav_gpu.json")["variants"].items() if "images_per_s" in v}
+    assert list(t.index) == list(measured) and t.index.name == "variant"
+    for name, v in measured.items():
+        assert t.loc[name, "images/s per GPU"] == pytest.approx(v["images_per_s"])
+        assert t.loc[name, "GPU-hours"] == pytest.approx(3_400_000 * 200 / v["images_per_s"] / 3600)
+    crawl = cost.crawl(1_000_000, 2.0, recipes.flickr("paper"), sources["bench_flickr_crawl.json"])
+    assert cost.photos_to_download(crawl) == pytest.approx(500_000)

@@ -248,12 +248,15 @@ class TaskPage:
 
     def figure(self) -> Any:
         """The paper's figure: the headline metric against the data regime, one line per initialisation."""
+        import textwrap
+
         import matplotlib.pyplot as plt
 
+        viz.paper_style()
         h = self.headline
         agg = C.aggregate(self.grid, [h.metric]) if len(self.grid) else pd.DataFrame()
         regimes = C.regime_order(list(self.baselines) + (list(agg.index.get_level_values(0)) if len(agg) else []))
-        fig, ax = plt.subplots(figsize=(6.4, 3.6))
+        fig, ax = plt.subplots(figsize=(plots.COLUMN_IN, 4.0))
         x = np.arange(len(regimes))
         for k, init in enumerate(self._ordered_inits()):
             pts = [(i, agg.loc[(r, init), (h.metric, "mean")], agg.loc[(r, init), (h.metric, "se")])
@@ -268,9 +271,10 @@ class TaskPage:
                     ls="--", color="black", lw=1, label=_BASELINE_NAME.get(self.name, "mean predictor"))
         ax.set_xticks(x, regimes)
         ax.set_xlabel("training labels (data regime)")
-        ax.set_ylabel(h.label + (" (higher is better)" if h.sign > 0 else " (lower is better)"))
+        label = h.label + (" (higher is better)" if h.sign > 0 else " (lower is better)")
+        ax.set_ylabel("\n".join(textwrap.wrap(label, 30)))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, ncol=2)
+        ax.legend(ncol=2)
         fig.tight_layout()
         return viz.figure(fig, f"{TITLES[self.name]}: {h.label} against the share of training labels, one line per "
                                "initialisation: mean over the fine-tuning seeds, error bars two standard errors; "

@@ -50,12 +50,19 @@ def verdict_table(comparisons: pd.DataFrame) -> pd.DataFrame:
 def summary_figure(grids: dict[str, pd.DataFrame]) -> Any:
     """One panel per task: its headline metric against the data regime, one line per
     initialisation (means over seeds, error bars two standard errors)."""
+    import textwrap
+
     import matplotlib.pyplot as plt
 
+    from facelib import viz
+    from facelib.tasks.plots import COLUMN_IN
+
+    viz.paper_style()
     n = max(len(grids), 1)
-    cols = min(n, 3)
+    cols = min(n, 2)  # two panels side by side at most: the text keeps its size in the column
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(COLUMN_IN if cols > 1 else 4.0, 2.9 * rows + 0.5),
+                             squeeze=False)
     for ax, (task, grid) in zip(axes.flat, grids.items()):
         h = C.HEADLINES[task]
         agg = C.aggregate(grid, [h.metric])
@@ -69,16 +76,16 @@ def summary_figure(grids: dict[str, pd.DataFrame]) -> Any:
                 ax.errorbar(np.array(xs) + (k - 1) * 0.05, ms,
                             yerr=[2 * (s if np.isfinite(s) else 0) for s in ses], marker="o", ms=3,
                             capsize=2, lw=1.3, color=_COLORS.get(init), label=init)
-        ax.set_xticks(range(len(regimes)), regimes, fontsize=8)
-        ax.set_title(f"{TITLES[task]}", fontsize=9)
-        ax.set_ylabel(h.label + (" ↑" if h.sign > 0 else " ↓"), fontsize=8)
+        ax.set_xticks(range(len(regimes)), regimes)
+        ax.set_title(f"{TITLES[task]}", fontsize=11)
+        ax.set_ylabel("\n".join(textwrap.wrap(h.label + (" ↑" if h.sign > 0 else " ↓"), 24)))
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(grids):]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="lower right", fontsize=8, ncol=len(labels))
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
+    fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 1))
     return fig
 
 
