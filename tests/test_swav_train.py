@@ -218,7 +218,7 @@ def test_an_unreadable_shard_item_stops_the_run_or_is_counted_under_the_limit(tm
     sets = [f"--set={k}={json.dumps(list(v) if isinstance(v, tuple) else v)}"
             for k, v in {**TINY, "epochs": 1, "warmup_epochs": 0}.items()]
     argv = ["pretrain", "--manifest", str(tmp_path / "manifest.parquet"), "--root", str(tmp_path / "shards"),
-            "--amp", "off", "--no-progress", *sets]
+            "--amp", "off", "--no-progress", "--workers", "0", *sets]  # in this process: its warnings are seen
     # default max_unreadable_items 0: the first unreadable image stops the run, naming shard and item
     with pytest.warns(RuntimeWarning, match="unreadable pretraining item"):
         assert cli.main([*argv, "--out", str(tmp_path / "strict")]) == 2
