@@ -256,7 +256,7 @@ def _step_grid(chain: Chain, task: str, clus: Any, after: list[str], dry_run: bo
     kw = dict(profile=chain.profile, on=clus, data=chain.data.get(task, DataSpec()),
               overrides=chain.task_overrides.get(task, {}), stale="rerun", after=slurm_after)
     jobs = task_grid.submit_grid(task, inits, chain.regimes, chain.results, dry_run=dry_run, **kw)
-    seeds = recipes.finetune(chain.profile).seeds  # submit_grid's default: every cell's seeds
+    seeds = task_grid.grid_seeds(chain.profile, kw["overrides"])  # submit_grid's: every cell's seeds
     runs = [task_grid.run_name(task, i, r, s) for r in chain.regimes for i in inits for s in seeds]
     if dry_run:
         todo = len(runs) - len(launch.settled_runs(runs, chain.results))
@@ -329,8 +329,9 @@ def submit_chain(chain: Chain, dry_run: bool = False, log: Callable[[str], None]
     if not chain.regimes or any(not 0 < r <= 1 for r in chain.regimes):
         raise PipelineError(f"--regimes must be fractions in (0, 1], got {chain.regimes}")
     recipes.pretrain(chain.profile, **chain.pretrain_overrides)  # bad overrides fail before anything runs
-    for t in chain.tasks:
-        recipes.task(t, chain.profile, **chain.task_overrides.get(t, {}))
+    from facelib.tasks.finetune import make_task
+    for t in chain.tasks:  # task recipe fields and the shared Finetune ones (e.g. seeds)
+        make_task(t, chain.profile, chain.task_overrides.get(t, {}), num_classes=2)
     head = (f"pipeline ({chain.profile} profile) on cluster {clus.name!r} [{clus.executor}]"
             f"{' -- dry run: nothing is submitted or written' if dry_run else ''}\n"
             f"  photos {chain.images} -> shards {chain.shards}; results in {Path(chain.results).absolute()}")

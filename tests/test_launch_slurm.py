@@ -244,7 +244,7 @@ def test_finetune_grid_cli_submits_an_array_and_the_page_collects_it(
     from facelib.tasks import grid as task_grid
 
     data = ["--n-train", "10", "--n-test", "8", "--size", "64", "--identities", "4"]
-    recipe = ["--set", "epochs=1", "--set", "batch_size=8"]
+    recipe = ["--set", "epochs=1", "--set", "batch_size=8", "--set", "seeds=[0]"]  # one run per cell
     assert cli.main(["finetune", "recon3d", "--regime", "1.0", "0.5", "--cluster", ON, "--results",
                      str(submitit_root), *data, *recipe]) == 0
     out = capsys.readouterr().out
@@ -268,7 +268,7 @@ def test_finetune_grid_cli_submits_an_array_and_the_page_collects_it(
         assert start["gpus"] is not None and len(start["gpus"].split(",")) == 1  # one GPU per run
     grid = task_grid.page_grid("recon3d", {"random": None}, [1.0, 0.5], submitit_root, profile="demo",
                                data=FT.DataSpec(n_train=10, n_test=8, size=64, num_identities=4),
-                               overrides={"epochs": 1, "batch_size": 8}, cluster=ON)
+                               overrides={"epochs": 1, "batch_size": 8, "seeds": [0]}, cluster=ON)
     out = capsys.readouterr().out
     assert "all 2 run(s) of the grid are finished or queued on slurm-local; nothing submitted" in out
     assert "(2 of this page's 2)" in out

@@ -327,18 +327,42 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _lock_run(out: Path, rank: int) -> Any:
-    """Hold an exclusive lock on ``out/.lock`` (one writer per rank file) or raise."""
-    import fcntl
+#: Lock files held by this process (a POSIX record lock does not exclude its own process).
+_HELD_LOCKS: set[str] = set()
 
-    f = open(out / f".lock.rank{rank}", "a")
-    try:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.close()
-        raise RuntimeError(f"{out}: another process is already training in this run directory "
-                           "(wait for it to finish, or use another directory)") from None
-    return f
+
+class _RunLock:
+    """An exclusive lock on a run directory's ``.lock.rank<k>`` file; :meth:`close` frees it."""
+
+    def __init__(self, path: Path) -> None:
+        import fcntl
+
+        self.key = str(path.resolve())
+        if self.key in _HELD_LOCKS:
+            raise RuntimeError(f"{path.parent}: another process is already training in this run directory "
+                               "(wait for it to finish, or use another directory)")
+        self.file = open(path, "a")
+        try:
+            # A POSIX record lock belongs to this process alone: the DataLoader workers it forks
+            # do not inherit it, so a run killed with SIGKILL frees it at once, even while an
+            # orphaned worker lingers (an flock lock would live on in the worker's copy of the
+            # descriptor and refuse the --resume).
+            fcntl.lockf(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # EACCES or EAGAIN: held by another process
+            self.file.close()
+            raise RuntimeError(f"{path.parent}: another process is already training in this run directory "
+                               "(wait for it to finish, or use another directory)") from None
+        _HELD_LOCKS.add(self.key)
+
+    def close(self) -> None:
+        if not self.file.closed:
+            _HELD_LOCKS.discard(self.key)
+            self.file.close()
+
+
+def _lock_run(out: Path, rank: int) -> _RunLock:
+    """Hold an exclusive lock on ``out/.lock.rank<rank>`` (one writer per rank) or raise."""
+    return _RunLock(out / f".lock.rank{rank}")
 
 
 def _train(recipe: recipes.Pretrain, dataset: Dataset, out: Path, *, rank: int, world: int,  # type: ignore[type-arg]

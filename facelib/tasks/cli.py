@@ -30,7 +30,7 @@ from facelib.errors import InputError
 from facelib.tasks import backbone as B
 from facelib.tasks import finetune as FT
 from facelib.tasks.finetune import TASK_CLASSES, DataSpec, FinetuneError, finetune
-from facelib.tasks.grid import FinetuneJob, collect_runs, run_grid, run_name, submit_grid
+from facelib.tasks.grid import FinetuneJob, collect_runs, grid_seeds, run_grid, run_name, submit_grid
 
 __all__ = ["add_cli"]
 
@@ -72,7 +72,8 @@ def _run(args: argparse.Namespace) -> int:
                         test_root=args.test_root or args.root, split=args.split, test_split=args.test_split)
     else:
         data = DataSpec(n_train=args.n_train, n_test=args.n_test, size=args.size,
-                        num_identities=args.identities, seed=args.seed)
+                        num_identities=args.identities,
+                        **({} if args.seed is None else {"seed": args.seed}))
     points = _cli_points(args)
     if isinstance(points, str):
         print(f"error: {points}", file=sys.stderr)
@@ -91,7 +92,7 @@ def _run(args: argparse.Namespace) -> int:
                              resume=args.resume)
     if args.cluster:
         from facelib import launch
-        recipe = recipes.task(args.task, args.profile, **overrides)
+        recipe = FT.make_task(args.task, args.profile, overrides, num_classes=2).recipe
         job = FinetuneJob(args.task, str(Path(run_dir).absolute()), profile=args.profile, init=init,
                           init_path=init_path, regime=regime, data=data, overrides=overrides,
                           num_workers=args.workers)
@@ -116,17 +117,20 @@ def _run_grid_cli(args: argparse.Namespace, inits: dict[str, str | None], regime
                   f"{args.results}/{args.task}/<init>/<pct>pct and resumes it", file=sys.stderr)
             return 2
     if not args.cluster:
+        seeds = grid_seeds(args.profile, overrides, args.seeds)
         if args.dry_run:
-            dirs = {(i, r): Path(args.results) / run_name(args.task, i, r) for r in regimes for i in inits}
+            dirs = {(i if s == seeds[0] else f"{i} (seed {s})", r): Path(args.results) / run_name(args.task, i, r, s)
+                    for r in regimes for i in inits for s in seeds}
             return _dry_run_here(args, inits, regimes, data, overrides, dirs, resume=True)
         table = run_grid(args.task, inits, regimes, args.results, profile=args.profile, data=data,
-                         overrides=overrides)
+                         overrides=overrides, seeds=seeds)
         print(table.to_string(index=False))
         return 0
     from facelib import launch
     clus = launch.cluster(args.cluster, **launch._parse_sets(args.cluster_set))
     jobs = submit_grid(args.task, inits, regimes, args.results, profile=args.profile, on=clus, data=data,
-                       overrides=overrides, dry_run=args.dry_run, wait_s=args.wait, num_workers=args.workers)
+                       overrides=overrides, dry_run=args.dry_run, wait_s=args.wait, num_workers=args.workers,
+                       seeds=args.seeds)
     if jobs and (args.wait is not None or clus.executor == "debug"):
         table = collect_runs(args.results, args.task, args.profile)
         print(table.to_string(index=False) if len(table) else "no finished runs")
@@ -209,7 +213,12 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--n-test", type=int, default=100, help="synthetic test faces (other persons)")
     p.add_argument("--size", type=int, default=96, help="side of the rendered synthetic faces")
     p.add_argument("--identities", type=int, default=20, help="persons per synthetic set")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic training set")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the synthetic training set (default: DataSpec's, other persons than the "
+                        "pretraining faces)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, metavar="SEED",
+                   help="fine-tuning seeds of every grid cell (default: the recipe's Finetune.seeds, 3 in the "
+                        "demo, 1 in the paper profile; --set seeds=[...] does the same)")
     p.add_argument("--reader", default=None, help="a dataset in its native format (facelib.data.readers) instead of synthetic faces")
     p.add_argument("--root", default=None, help="root of the --reader training set")
     p.add_argument("--test-reader", default=None, help="reader of the test set (default: --reader)")

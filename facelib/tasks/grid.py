@@ -34,6 +34,7 @@ from facelib.tasks.finetune import (DataSpec, FinetuneError, StaleRunError, fine
 __all__ = [
     "GRID_CHECKPOINT_EVERY_S",
     "run_name",
+    "grid_seeds",
     "run_grid",
     "collect_runs",
     "page_inits",
@@ -61,6 +62,18 @@ def _move_aside(run_dir: Path) -> Path:
         shutil.rmtree(moved)
     os.replace(run_dir, moved)
     return moved
+
+
+def grid_seeds(profile: str, overrides: dict[str, Any] | None = None,
+               seeds: Sequence[int] | None = None) -> list[int]:
+    """The fine-tuning seeds of every grid cell: ``seeds`` if given, else an override of the
+    shared recipe's ``seeds`` (``--set seeds=[0]``), else ``recipes.finetune(profile).seeds``."""
+    if seeds is None:
+        seeds = (overrides or {}).get("seeds", recipes.finetune(profile).seeds)
+    out = [int(s) for s in seeds]
+    if not out or any(s < 0 for s in out):
+        raise FinetuneError(f"fine-tuning seeds must be non-negative integers, got {list(seeds)!r}")
+    return out
 
 
 def _grid_run(task_name: str, results_root: str, run: str, stale: str, threads: int | None,
@@ -115,7 +128,7 @@ def run_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None], re
         raise ValueError(f"stale must be 'error' or 'rerun', got {stale!r}")
     import pandas as pd
 
-    seeds = list(recipes.finetune(profile).seeds if seeds is None else seeds)
+    seeds = grid_seeds(profile, overrides, seeds)
     jobs = []
     for regime, init, seed in ((r, i, s) for r in regimes for i in inits for s in seeds):
         kw = dict(profile=profile, init=init, init_path=inits[init], regime=regime, data=data,
@@ -213,7 +226,7 @@ def page_grid(task_name: str, inits: dict[str, str | None], regimes: Sequence[fl
     Returns:
         As :func:`run_grid` / :func:`collect_runs`.
     """
-    seeds = list(recipes.finetune(profile).seeds if seeds is None else seeds)
+    seeds = grid_seeds(profile, overrides, seeds)
     if cluster is None and profile == "demo":
         return run_grid(task_name, inits, regimes, results_root, profile=profile, data=data,
                         overrides=overrides, stale="rerun", progress=False, seeds=seeds,
@@ -284,7 +297,7 @@ def submit_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None],
     clus = launch.cluster(on)
     root = Path(results_root)
     inits = {k: (None if v is None else str(v)) for k, v in inits.items()}
-    seeds = list(recipes.finetune(profile).seeds if seeds is None else seeds)
+    seeds = grid_seeds(profile, overrides, seeds)
     grid = launch.finetune_grid(list(inits), tasks=[task_name], regimes=list(regimes), seeds=seeds)
     for init, path in inits.items():  # a job that can only fail is not submitted
         problem = (f"init {init!r} has no weights file" if path is None and init != "random" else
@@ -311,7 +324,8 @@ def submit_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None],
         else:
             moved = _move_aside(root / p.run)
             print(f"{p.run}: made with another recipe or settings; moved to {moved.name}, submitted afresh")
-    recipe = recipes.task(task_name, profile, **(overrides or {}))
+    from facelib.tasks.finetune import make_task
+    recipe = make_task(task_name, profile, overrides, num_classes=2).recipe  # Finetune fields go to the shared one
     kw = dict(profile=profile, on=clus, results_root=root, name="finetune", task_recipes={task_name: recipe},
               after=after)
     if dry_run:
