@@ -22,11 +22,8 @@
 # (outer eye corners) or the box size, its cumulative error distribution (CED), the area under it
 # and the failure rate at a threshold. `facelib.tasks.landmarks` implements the task.
 #
-# In the `demo` profile the grid runs here, on the CPU, on **synthetic faces**
-# (`facelib.data.synth`) whose labels come from the renderer; its initialisations come from
-# page 03. Our numbers describe that toy setting, not the paper's datasets; the paper's
-# numbers are shown apart, as printed. The `paper` profile reads (or, with `cluster`,
-# submits) the same grid on SLURM.
+# In the `demo` profile the grid runs here on synthetic faces whose 68 points come from the
+# renderer. The `paper` profile reads (or, with `cluster`, submits) the SLURM grid.
 
 # %% tags=["parameters"]
 from typing import Optional
@@ -48,30 +45,24 @@ authors_weights: Optional[str] = None  # the authors' released model
 threads: Optional[int] = None  # torch CPU threads; None: all cores
 
 # %%
-from IPython.display import Markdown, display
-
 from facelib.tasks.page import TaskPage
 
-page = TaskPage(
-    "landmarks", profile=profile, regimes=regimes, seeds=seeds,
-    results_dir=results_dir, n_train=n_train, n_test=n_test,
-    image_size=image_size, num_identities=num_identities,
-    overrides=overrides, cluster=cluster, swav_trunk=swav_trunk,
-    supervised_trunk=supervised_trunk, imagenet_weights=imagenet_weights,
-    authors_weights=authors_weights, threads=threads)
+page = TaskPage.from_parameters("landmarks", globals())
 
 # %% [markdown]
 # ## The recipe
 #
-# Every value comes from `facelib.recipes` with the section of the supplement it is printed
-# in; `convention` marks what the supplement does not give. The demo column shows what the
-# demo profile changes: sizes, and the changes its notes explain with their measurements.
+# `convention` marks, here, the heatmap sigma, the head's width and the failure threshold.
 
 # %%
-page.recipe()
+page.recipe_section()
 
 # %% [markdown]
 # ## Augmented inputs
+#
+# The evaluation crop and random draws of the training augmentation with their target points.
+# The larger red point is point 36, the outer corner of the image-left eye: after a flip the
+# mirror permutation keeps it on the image left.
 
 # %%
 page.samples()
@@ -79,50 +70,36 @@ page.samples()
 # %% [markdown]
 # ## The grid: data regimes x initialisations x seeds
 #
-# Each data regime keeps a fixed, label-agnostic prefix of one seeded permutation of the
-# training set (`facelib.data.sampling`, supplement 1.3); the fewer the labels, the more
-# epochs (`recipes.regime_epochs`: the supplement's range, from its lower end at 100 % to its
-# upper end at 1 %). Each run starts the same ResNet from one initialisation: `random`,
-# `supervised` (trained on the identity labels of the pretraining faces, page 03: the
-# paper's supervised baseline), `ours` (SwAV on the same faces without their labels, page
-# 03) and, when their weights files are given, `imagenet` and the authors' released model.
-# Every cell is run with several fine-tuning seeds (head initialisation, data order,
-# augmentation and the random trunk). Runs resume: a finished run is read back.
+# The head: three stride-2 deconvolutions to one heatmap per point, a pixel-wise L2 loss, Adam;
+# points decoded with sub-pixel refinement.
 
 # %%
-grid = page.run()
-page.runs_table()
-
-# %%
-page.curves()
+page.grid_section()
 
 # %% [markdown]
 # ## Results
 #
-# On held-out synthetic faces. Our numbers describe this toy setting (CPU, minutes, a narrow
-# ResNet-18 on 40-pixel faces), not the paper's real datasets.
+# NME in fractions of the inter-ocular distance (outer eye corners 36 and 45), the headline,
+# and of the box size $\sqrt{wh}$. The `mean predictor` outputs the mean training shape of its
+# regime.
 
 # %%
-page.results_table()
-
-# %%
-page.figure()
+page.results_section()
 
 # %% [markdown]
 # ## Does pretraining help, and where?
 #
-# The paper's claim, per data regime: our SwAV pretraining against random initialisation
-# and against the supervised pretraining on the same faces. A difference counts when it
-# exceeds two standard errors of the difference of the means over the seeds.
+# The paper reports its landmark results in the main body (not in the supplement); the
+# leaderboard figure below is the authors' model on COFW.
 
 # %%
-page.comparison()
-
-# %%
-display(Markdown(page.verdict()))
+page.verdict_section()
 
 # %% [markdown]
 # ## Cumulative error distributions
+#
+# From each seed-0 run's `eval.npz`: the share of test faces whose error is below each value
+# (NME (inter-ocular)).
 
 # %%
 page.ced(key="ced_interocular", xlabel="NME (inter-ocular)")
@@ -134,4 +111,4 @@ page.ced(key="ced_interocular", xlabel="NME (inter-ocular)")
 page.paper()
 
 # %%
-display(Markdown(page.footer()))
+page.footer()

@@ -21,11 +21,8 @@
 # (Shrout and Fleiss 1979). `facelib.tasks.au` implements it and `facelib.tasks.finetune` trains it
 # for each data regime and initialisation.
 #
-# In the `demo` profile the grid runs here, on the CPU, on **synthetic faces**
-# (`facelib.data.synth`) whose labels come from the renderer; its initialisations come from
-# page 03. Our numbers describe that toy setting, not the paper's datasets; the paper's
-# numbers are shown apart, as printed. The `paper` profile reads (or, with `cluster`,
-# submits) the same grid on SLURM.
+# In the `demo` profile the grid runs here on synthetic faces whose 12 AU intensities drive the
+# renderer's face. The `paper` profile reads (or, with `cluster`, submits) the SLURM grid.
 
 # %% tags=["parameters"]
 from typing import Optional
@@ -47,30 +44,23 @@ authors_weights: Optional[str] = None  # the authors' released model
 threads: Optional[int] = None  # torch CPU threads; None: all cores
 
 # %%
-from IPython.display import Markdown, display
-
 from facelib.tasks.page import TaskPage
 
-page = TaskPage(
-    "au", profile=profile, regimes=regimes, seeds=seeds,
-    results_dir=results_dir, n_train=n_train, n_test=n_test,
-    image_size=image_size, num_identities=num_identities,
-    overrides=overrides, cluster=cluster, swav_trunk=swav_trunk,
-    supervised_trunk=supervised_trunk, imagenet_weights=imagenet_weights,
-    authors_weights=authors_weights, threads=threads)
+page = TaskPage.from_parameters("au", globals())
 
 # %% [markdown]
 # ## The recipe
 #
-# Every value comes from `facelib.recipes` with the section of the supplement it is printed
-# in; `convention` marks what the supplement does not give. The demo column shows what the
-# demo profile changes: sizes, and the changes its notes explain with their measurements.
+# The demo's learning rate and head initialisation are explained in their notes.
 
 # %%
-page.recipe()
+page.recipe_section()
 
 # %% [markdown]
 # ## Augmented inputs
+#
+# The evaluation crop with its active AUs and random draws of the training augmentation
+# (rotation, flip, scaling, Gaussian blur, colour jitter), at 64 px: AU cues are a few pixels.
 
 # %%
 page.samples()
@@ -78,47 +68,29 @@ page.samples()
 # %% [markdown]
 # ## The grid: data regimes x initialisations x seeds
 #
-# Each data regime keeps a fixed, label-agnostic prefix of one seeded permutation of the
-# training set (`facelib.data.sampling`, supplement 1.3); the fewer the labels, the more
-# epochs (`recipes.regime_epochs`: the supplement's range, from its lower end at 100 % to its
-# upper end at 1 %). Each run starts the same ResNet from one initialisation: `random`,
-# `supervised` (trained on the identity labels of the pretraining faces, page 03: the
-# paper's supervised baseline), `ours` (SwAV on the same faces without their labels, page
-# 03) and, when their weights files are given, `imagenet` and the authors' released model.
-# Every cell is run with several fine-tuning seeds (head initialisation, data order,
-# augmentation and the random trunk). Runs resume: a finished run is read back.
+# The head: one linear layer on the pooled features, 12 intensities, L2 loss, Adam.
 
 # %%
-grid = page.run()
-page.runs_table()
-
-# %%
-page.curves()
+page.grid_section()
 
 # %% [markdown]
 # ## Results
 #
-# On held-out synthetic faces. Our numbers describe this toy setting (CPU, minutes, a narrow
-# ResNet-18 on 40-pixel faces), not the paper's real datasets.
+# ICC(3,1) per AU and its mean over the 12 AUs, the headline, and the mean absolute error of
+# the intensities (0-5). The `mean predictor` outputs each AU's mean training intensity: its ICC
+# is 0.
 
 # %%
-page.results_table()
-
-# %%
-page.figure()
+page.results_section()
 
 # %% [markdown]
 # ## Does pretraining help, and where?
 #
-# The paper's claim, per data regime: our SwAV pretraining against random initialisation
-# and against the supervised pretraining on the same faces. A difference counts when it
-# exceeds two standard errors of the difference of the means over the seeds.
+# Tables 1 and 2 of the supplement compare the authors' model with few-shot AU methods, not
+# initialisations; they are shown at the end, as printed.
 
 # %%
-page.comparison()
-
-# %%
-display(Markdown(page.verdict()))
+page.verdict_section()
 
 # %% [markdown]
 # ## The paper's numbers (as printed, not computed here)
@@ -127,4 +99,4 @@ display(Markdown(page.verdict()))
 page.paper()
 
 # %%
-display(Markdown(page.footer()))
+page.footer()

@@ -18,16 +18,13 @@
 # basic emotion classes", trained "to jointly minimise the RMSE and CCC losses for valence and
 # arousal, and the cross-entropy loss for classification"; augmentation as for AU intensity
 # without blur; Adam ($\beta = (0.5, 0.99)$), **learning rate 0.1 as printed** (unusually high
-# for Adam; the paper profile keeps it, the demo's short runs use 3e-4, and `compare_lr` adds a
-# run at another rate), weight decay 1e-4, batch 32, 60-240
+# for Adam; the paper profile keeps it, the demo's short runs use 3e-4), weight decay 1e-4, batch 32, 60-240
 # epochs. Metrics: expression accuracy; RMSE, SAGR, PCC and CCC of valence and arousal.
 # `facelib.tasks.emotion` implements it.
 #
-# In the `demo` profile the grid runs here, on the CPU, on **synthetic faces**
-# (`facelib.data.synth`) whose labels come from the renderer; its initialisations come from
-# page 03. Our numbers describe that toy setting, not the paper's datasets; the paper's
-# numbers are shown apart, as printed. The `paper` profile reads (or, with `cluster`,
-# submits) the same grid on SLURM.
+# In the `demo` profile the grid runs here on synthetic faces whose valence, arousal and
+# expression follow from the renderer's action units. The `paper` profile reads (or, with
+# `cluster`, submits) the SLURM grid.
 
 # %% tags=["parameters"]
 from typing import Optional
@@ -49,30 +46,23 @@ authors_weights: Optional[str] = None  # the authors' released model
 threads: Optional[int] = None  # torch CPU threads; None: all cores
 
 # %%
-from IPython.display import Markdown, display
-
 from facelib.tasks.page import TaskPage
 
-page = TaskPage(
-    "emotion", profile=profile, regimes=regimes, seeds=seeds,
-    results_dir=results_dir, n_train=n_train, n_test=n_test,
-    image_size=image_size, num_identities=num_identities,
-    overrides=overrides, cluster=cluster, swav_trunk=swav_trunk,
-    supervised_trunk=supervised_trunk, imagenet_weights=imagenet_weights,
-    authors_weights=authors_weights, threads=threads)
+page = TaskPage.from_parameters("emotion", globals())
 
 # %% [markdown]
 # ## The recipe
 #
-# Every value comes from `facelib.recipes` with the section of the supplement it is printed
-# in; `convention` marks what the supplement does not give. The demo column shows what the
-# demo profile changes: sizes, and the changes its notes explain with their measurements.
+# The demo's learning rate replaces the printed 0.1 (its note gives the measurements).
 
 # %%
-page.recipe()
+page.recipe_section()
 
 # %% [markdown]
 # ## Augmented inputs
+#
+# The evaluation crop with its labels (valence, arousal, expression code) and random draws of
+# the training augmentation (rotation, scaling, flip, colour jitter), at 64 px.
 
 # %%
 page.samples()
@@ -80,47 +70,30 @@ page.samples()
 # %% [markdown]
 # ## The grid: data regimes x initialisations x seeds
 #
-# Each data regime keeps a fixed, label-agnostic prefix of one seeded permutation of the
-# training set (`facelib.data.sampling`, supplement 1.3); the fewer the labels, the more
-# epochs (`recipes.regime_epochs`: the supplement's range, from its lower end at 100 % to its
-# upper end at 1 %). Each run starts the same ResNet from one initialisation: `random`,
-# `supervised` (trained on the identity labels of the pretraining faces, page 03: the
-# paper's supervised baseline), `ours` (SwAV on the same faces without their labels, page
-# 03) and, when their weights files are given, `imagenet` and the authors' released model.
-# Every cell is run with several fine-tuning seeds (head initialisation, data order,
-# augmentation and the random trunk). Runs resume: a finished run is read back.
+# The head: one linear layer on the pooled features to valence, arousal and 8 class logits;
+# RMSE + (1 - CCC) and cross-entropy; Adam.
 
 # %%
-grid = page.run()
-page.runs_table()
-
-# %%
-page.curves()
+page.grid_section()
 
 # %% [markdown]
 # ## Results
 #
-# On held-out synthetic faces. Our numbers describe this toy setting (CPU, minutes, a narrow
-# ResNet-18 on 40-pixel faces), not the paper's real datasets.
+# The headline is the mean of the valence and arousal CCC (concordance correlation); beside it
+# the expression accuracy over the 8 AffectNet classes (the `mean predictor` answers the most
+# frequent class) and each CCC.
 
 # %%
-page.results_table()
-
-# %%
-page.figure()
+page.results_section()
 
 # %% [markdown]
 # ## Does pretraining help, and where?
 #
-# The paper's claim, per data regime: our SwAV pretraining against random initialisation
-# and against the supervised pretraining on the same faces. A difference counts when it
-# exceeds two standard errors of the difference of the means over the seeds.
+# Table 3 of the supplement is the paper's own comparison of initialisations on AffectNet
+# (shown below as printed); page 09 checks where its claim holds.
 
 # %%
-page.comparison()
-
-# %%
-display(Markdown(page.verdict()))
+page.verdict_section()
 
 # %% [markdown]
 # ## The paper's numbers (as printed, not computed here)
@@ -129,4 +102,4 @@ display(Markdown(page.verdict()))
 page.paper()
 
 # %%
-display(Markdown(page.footer()))
+page.footer()

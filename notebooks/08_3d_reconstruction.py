@@ -21,11 +21,8 @@
 # size $\sqrt{wh}$ (the AFLW2000-3D protocol, on x and y; also on x, y, z) and cumulative error
 # curves as in the supplement's Fig. 2. `facelib.tasks.recon3d` implements it.
 #
-# In the `demo` profile the grid runs here, on the CPU, on **synthetic faces**
-# (`facelib.data.synth`) whose labels come from the renderer; its initialisations come from
-# page 03. Our numbers describe that toy setting, not the paper's datasets; the paper's
-# numbers are shown apart, as printed. The `paper` profile reads (or, with `cluster`,
-# submits) the same grid on SLURM.
+# In the `demo` profile the grid runs here on synthetic faces whose 3D points come from the
+# renderer's face model. The `paper` profile reads (or, with `cluster`, submits) the SLURM grid.
 
 # %% tags=["parameters"]
 from typing import Optional
@@ -47,30 +44,23 @@ authors_weights: Optional[str] = None  # the authors' released model
 threads: Optional[int] = None  # torch CPU threads; None: all cores
 
 # %%
-from IPython.display import Markdown, display
-
 from facelib.tasks.page import TaskPage
 
-page = TaskPage(
-    "recon3d", profile=profile, regimes=regimes, seeds=seeds,
-    results_dir=results_dir, n_train=n_train, n_test=n_test,
-    image_size=image_size, num_identities=num_identities,
-    overrides=overrides, cluster=cluster, swav_trunk=swav_trunk,
-    supervised_trunk=supervised_trunk, imagenet_weights=imagenet_weights,
-    authors_weights=authors_weights, threads=threads)
+page = TaskPage.from_parameters("recon3d", globals())
 
 # %% [markdown]
 # ## The recipe
 #
-# Every value comes from `facelib.recipes` with the section of the supplement it is printed
-# in; `convention` marks what the supplement does not give. The demo column shows what the
-# demo profile changes: sizes, and the changes its notes explain with their measurements.
+# `convention` marks, here, the regressed target (68 3D points) and the batch size.
 
 # %%
-page.recipe()
+page.recipe_section()
 
 # %% [markdown]
 # ## Augmented inputs
+#
+# The evaluation crop and random draws of the training augmentation with the projected points:
+# scaling (0.85-1.15), in-plane rotation (+-45 deg), 10 % translation, no flip.
 
 # %%
 page.samples()
@@ -78,50 +68,34 @@ page.samples()
 # %% [markdown]
 # ## The grid: data regimes x initialisations x seeds
 #
-# Each data regime keeps a fixed, label-agnostic prefix of one seeded permutation of the
-# training set (`facelib.data.sampling`, supplement 1.3); the fewer the labels, the more
-# epochs (`recipes.regime_epochs`: the supplement's range, from its lower end at 100 % to its
-# upper end at 1 %). Each run starts the same ResNet from one initialisation: `random`,
-# `supervised` (trained on the identity labels of the pretraining faces, page 03: the
-# paper's supervised baseline), `ours` (SwAV on the same faces without their labels, page
-# 03) and, when their weights files are given, `imagenet` and the authors' released model.
-# Every cell is run with several fine-tuning seeds (head initialisation, data order,
-# augmentation and the random trunk). Runs resume: a finished run is read back.
+# The head: one linear layer on the pooled features to 68 x 3 coordinates, standardised per
+# axis; mean squared error; SGD.
 
 # %%
-grid = page.run()
-page.runs_table()
-
-# %%
-page.curves()
+page.grid_section()
 
 # %% [markdown]
 # ## Results
 #
-# On held-out synthetic faces. Our numbers describe this toy setting (CPU, minutes, a narrow
-# ResNet-18 on 40-pixel faces), not the paper's real datasets.
+# NME normalised by the box size $\sqrt{wh}$ on x, y (the AFLW2000-3D protocol), the headline,
+# and on x, y, z. The `mean predictor` outputs the mean training shape.
 
 # %%
-page.results_table()
-
-# %%
-page.figure()
+page.results_section()
 
 # %% [markdown]
 # ## Does pretraining help, and where?
 #
-# The paper's claim, per data regime: our SwAV pretraining against random initialisation
-# and against the supervised pretraining on the same faces. A difference counts when it
-# exceeds two standard errors of the difference of the means over the seeds.
+# The supplement's 3D numbers (Fig. 2) are curves without a table; none are set beside ours.
 
 # %%
-page.comparison()
-
-# %%
-display(Markdown(page.verdict()))
+page.verdict_section()
 
 # %% [markdown]
 # ## Cumulative error distributions
+#
+# From each seed-0 run's `eval.npz`: the share of test faces whose error is below each value
+# (3D NME (box size)).
 
 # %%
 page.ced(key="ced_box_3d", xlabel="3D NME (box size)")
@@ -133,4 +107,4 @@ page.ced(key="ced_box_3d", xlabel="3D NME (box size)")
 page.paper()
 
 # %%
-display(Markdown(page.footer()))
+page.footer()

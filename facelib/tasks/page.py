@@ -92,6 +92,33 @@ def _pct(regime: float) -> str:
     return sampling.regime_name(regime)
 
 
+def _markdown(text: str) -> None:
+    from IPython.display import Markdown, display
+    display(Markdown(text))
+
+
+#: The explanations every task page shows above its sections (the pages add what is the task's own).
+RECIPE_TEXT = ("Every value comes from `facelib.recipes` with the section of the supplement it is printed in; "
+               "`convention` marks what the supplement does not give. The demo column shows what the demo "
+               "profile changes: sizes, and the changes its notes explain with their measurements.")
+GRID_TEXT = (
+    "Each data regime keeps a fixed, label-agnostic prefix of one seeded permutation of the training set "
+    "(`facelib.data.sampling`, supplement 1.3); the fewer the labels, the more epochs "
+    "(`recipes.regime_epochs`: the supplement's range, from its lower end at 100 % to its upper end at 1 %). "
+    "Each run starts the same ResNet from one initialisation: `random`, `supervised` (trained on the identity "
+    "labels of page 03's pretraining faces: the paper's supervised baseline), `ours` (SwAV on the same faces "
+    "without their labels, page 03) and, when their weights files are given, `imagenet` and the authors' "
+    "released model. Every cell is run with {seeds} fine-tuning seed(s) (head initialisation, data order, "
+    "augmentation and, for `random`, the trunk). Runs resume: a finished run is read back from `results/`.")
+RESULTS_TEXT = ("Mean ± standard error over the fine-tuning seeds, on held-out faces. In the `demo` profile they "
+                "describe a toy setting (CPU, minutes, a narrow ResNet-18 on small synthetic faces), not the "
+                "paper's datasets.")
+VERDICT_TEXT = ("The paper's claim, per data regime: our SwAV pretraining against random initialisation and "
+                "against the supervised pretraining on the same faces, on the task's headline metric. A "
+                "difference counts when it exceeds two standard errors of the difference of the means over "
+                "the seeds; every sentence below is computed from the table.")
+
+
 class TaskPage:
     """The shared body of a task page (see the module docstring).
 
@@ -114,6 +141,17 @@ class TaskPage:
         processes: demo runs trained at once, one per process on one thread each (None: one
             per core; :func:`facelib.tasks.grid.run_grid`).
     """
+
+    #: The ``parameters``-cell names :meth:`from_parameters` reads.
+    PARAMETERS = ("profile", "regimes", "seeds", "results_dir", "n_train", "n_test", "image_size",
+                  "num_identities", "overrides", "cluster", "swav_trunk", "supervised_trunk",
+                  "imagenet_weights", "authors_weights", "threads", "processes")
+
+    @classmethod
+    def from_parameters(cls, task: str, namespace: dict[str, Any]) -> "TaskPage":
+        """The page of ``task`` from the names of a page's ``parameters`` cell (``globals()``):
+        every name of :data:`PARAMETERS` it defines."""
+        return cls(task, **{k: namespace[k] for k in cls.PARAMETERS if k in namespace})
 
     def __init__(self, task: str, *, profile: str = "demo", regimes: Sequence[float] = (1.0, 0.1, 0.02, 0.01),
                  seeds: Sequence[int] | None = None, results_dir: str | None = None, n_train: int = 1000,
@@ -160,6 +198,36 @@ class TaskPage:
     def recipe(self) -> Any:
         """The paper's recipe beside this profile's (``viz.recipe_table``)."""
         return viz.recipe_table(recipes.task(self.name, "paper"), recipes.task(self.name, "demo"))
+
+    def recipe_section(self) -> Any:
+        """:data:`RECIPE_TEXT` and :meth:`recipe`."""
+        _markdown(RECIPE_TEXT)
+        return self.recipe()
+
+    def grid_section(self) -> None:
+        """:data:`GRID_TEXT`, then :meth:`run`, :meth:`runs_table` and :meth:`curves`."""
+        from IPython.display import display
+
+        _markdown(GRID_TEXT.format(seeds=len(self.seeds)))
+        self.run()
+        display(self.runs_table())
+        self.curves()
+
+    def results_section(self) -> None:
+        """:data:`RESULTS_TEXT`, :meth:`results_table` and :meth:`figure`."""
+        from IPython.display import display
+
+        _markdown(RESULTS_TEXT)
+        display(self.results_table())
+        self.figure()
+
+    def verdict_section(self) -> None:
+        """:data:`VERDICT_TEXT`, :meth:`comparison` and :meth:`verdict`."""
+        from IPython.display import display
+
+        _markdown(VERDICT_TEXT)
+        display(self.comparison())
+        _markdown(self.verdict())
 
     def sets(self) -> tuple[Any, Any]:
         """(train, test) datasets of the page (built once)."""
@@ -274,7 +342,8 @@ class TaskPage:
         label = h.label + (" (higher is better)" if h.sign > 0 else " (lower is better)")
         ax.set_ylabel("\n".join(textwrap.wrap(label, 30)))
         ax.grid(alpha=0.3)
-        ax.legend(ncol=2)
+        if ax.get_legend_handles_labels()[0]:  # a grid without runs yet draws empty axes
+            ax.legend(ncol=2)
         fig.tight_layout()
         return viz.figure(fig, f"{TITLES[self.name]}: {h.label} against the share of training labels, one line per "
                                "initialisation: mean over the fine-tuning seeds, error bars two standard errors; "
@@ -356,10 +425,11 @@ class TaskPage:
         for caption, df in shown:
             display(viz.table(df, caption, index=False))
 
-    def footer(self) -> str:
-        """Page time and training time (Markdown)."""
+    def footer(self) -> None:
+        """Page time and training time."""
         import torch
 
         train_s = float(self.grid["seconds"].sum()) if len(self.grid) else 0.0
-        return (f"Page time: {time.perf_counter() - self.t_page:.0f} s (training: {train_s:.0f} s over "
-                f"{len(self.grid)} runs, torch threads: {torch.get_num_threads()}).")
+        _markdown(f"Page time: {time.perf_counter() - self.t_page:.0f} s (training: {train_s:.0f} s over "
+                  f"{len(self.grid)} runs in {self.processes} process(es), torch threads of this one: "
+                  f"{torch.get_num_threads()}).")
