@@ -166,7 +166,15 @@ class Pretrain:
     warmup_epochs: int = _p(10, "1.1", note="linear warm-up over the first 10 epochs")
     warmup_start_lr: float = _p(0.3, "1.1", "code", "start of the warm-up in the released script")
     scheduler: str = _p("cosine", "1.1", note="Cosine scheduler [8] after the warm-up")
-    temperature: float = _p(0.1, "1.1")
+    temperature: float = _p(
+        0.1, "1.1",
+        note="Demo: 0.2, measured on the demo (ResNet-18 of a quarter width, 1,000 prototypes, 2,048 faces, "
+             "150 s on one core; page 03's probe on 2 probe sets): held-out identity k-NN 0.39/0.38 and linear "
+             "probe 0.52/0.46 at 0.2 against 0.32/0.36 and 0.47/0.46 at 0.1, effective rank of the features "
+             "49/52 against 41/44. Fine-tuned from the page's 24-epoch trunks (3 seeds, 10 % and 2 % of 1,000 "
+             "faces): AU ICC at 10 % 0.069 +- 0.002 against 0.047 +- 0.006, landmark NME at 2 % 0.273 +- 0.007 "
+             "against 0.285 +- 0.003",
+    )
     sinkhorn_eps: float = _p(0.05, "1.1", note="Sinkhorn regularisation")
     sinkhorn_iters: int = _p(3, "1.1", "code")
     num_prototypes: int = _p(
@@ -792,7 +800,7 @@ DEMO_PRETRAIN = override(
     blur_sigma=(0.1 * 32 / 224, 2.0 * 32 / 224),
     blur_kernel_size=3,
     # Non-size changes, each measured (numbers in the fields' notes): the crops' scale ranges,
-    # the colour jitter's strength and the learning rate.
+    # the colour jitter's strength, the learning rate and the softmax temperature.
     min_scale_crops=(0.4, 0.1),
     max_scale_crops=(1.0, 0.4),
     color_jitter=(0.4, 0.4, 0.4, 0.1),
@@ -800,6 +808,7 @@ DEMO_PRETRAIN = override(
     final_lr=0.0024,
     warmup_epochs=0,
     freeze_prototypes_iters=50,
+    temperature=0.2,
 )
 DEMO_TASKS = {
     # Sizes: 40-px faces (the pretrained trunk's; AU and emotion 64 px: their cues are a few

@@ -82,12 +82,13 @@ torch.manual_seed(0)
 # the supplement does not print, the released code it comes from. The `demo` column shows
 # where the demo profile differs. Sizes: a ResNet-18 of a quarter of the usual width on
 # 40-pixel faces, 2 views of 32 px and 4 of 16 px, batch 64 on one CPU process, 1,000
-# prototypes, 4,096 faces, 24 epochs. And three changes that are not sizes, each measured on
+# prototypes, 4,096 faces, 24 epochs. And four changes that are not sizes, each measured on
 # this demo (the notes of the fields give the numbers): the views' scale ranges (0.4-1 and
 # 0.1-0.4 of the image instead of 0.14-1 and 0.05-0.14: a 32-pixel view of a few percent of
 # a 40-pixel face shows one or two pixels of it), the colour jitter at half the paper's
-# strength (0.4, 0.4, 0.4, 0.1; the greyscale and its probabilities as printed), and the
-# learning rate 2.4 decayed to 0.0024 without warm-up (batch 64 instead of 4096).
+# strength (0.4, 0.4, 0.4, 0.1; the greyscale and its probabilities as printed), the
+# learning rate 2.4 decayed to 0.0024 without warm-up (batch 64 instead of 4096), and the
+# softmax temperature 0.2 instead of 0.1.
 
 # %%
 viz.recipe_table(paper, demo)

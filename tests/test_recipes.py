@@ -205,7 +205,7 @@ SIZE_FIELDS = {
 # learning rate of a batch of 64.
 DEMO_PRETRAIN_EXCEPTIONS = {
     "min_scale_crops": (0.4, 0.1), "max_scale_crops": (1.0, 0.4), "color_jitter": (0.4, 0.4, 0.4, 0.1),
-    "base_lr": 2.4, "final_lr": 0.0024,
+    "base_lr": 2.4, "final_lr": 0.0024, "temperature": 0.2,
 }
 
 
@@ -225,7 +225,7 @@ def test_demo_changes_sizes_only():
     assert changed and changed <= SIZE_FIELDS | set(DEMO_PRETRAIN_EXCEPTIONS), changed - SIZE_FIELDS
     for name, value in DEMO_PRETRAIN_EXCEPTIONS.items():
         assert getattr(demo, name) == value
-    for name in ("min_scale_crops", "color_jitter", "base_lr"):  # explained where the value lives
+    for name in ("min_scale_crops", "color_jitter", "base_lr", "temperature"):  # explained where the value lives
         note = _field(P, name).metadata["note"]
         assert "Demo" in note and "measured" in note, (name, note)
     assert "ln K" in _field(P, "min_scale_crops").metadata["note"]
