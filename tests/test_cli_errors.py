@@ -198,3 +198,23 @@ def test_load_trunk_refuses_a_hostile_trunk_and_reads_a_safe_one(tmp_path):
     swav_model.export_trunk(swav, tmp_path / "good.pth")
     assert set(torch.load(tmp_path / "good.pth", weights_only=True)) == set(swav_model.trunk_state_dict(swav))
     swav_model.load_trunk("resnet18", tmp_path / "good.pth")
+
+
+# ---- launch and concurrent runs -----------------------------------------------------------
+def test_an_unknown_cluster_profile_is_one_line(tmp_path):
+    line = _error(_facelib(tmp_path, "pretrain", "--profile", "paper", "--cluster", "no_such_cluster",
+                           "--dry-run"), "pretrain")
+    assert "no_such_cluster" in line
+
+
+def test_a_second_training_process_in_the_same_run_directory_is_one_line(tmp_path):
+    from facelib.swav import train as swav_train
+
+    run = tmp_path / "run"
+    run.mkdir()
+    held = swav_train._lock_run(run, 0)  # this test process trains there (holds the lock)
+    try:
+        line = _error(_facelib(tmp_path, "pretrain", "--out", run, "--set", "epochs=1"), "pretrain")
+    finally:
+        held.close()
+    assert "another process is already training" in line and str(run) in line

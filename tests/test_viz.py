@@ -68,7 +68,11 @@ def test_recipe_table_marks_demo_differences():
 
     table = viz.recipe_table(recipes.pretrain("paper"), recipes.pretrain("demo"))
     assert table.loc["epochs", "paper"] == 200 and table.loc["epochs", "demo"] == recipes.pretrain("demo").epochs
-    assert table.loc["temperature", "demo"] == "", "unchanged values are left blank"
+    paper, demo = recipes.pretrain("paper"), recipes.pretrain("demo")
+    same = [f for f in ("momentum", "weight_decay") if getattr(paper, f) == getattr(demo, f)]
+    assert same, "some pretraining value is shared by both profiles"
+    assert all(table.loc[f, "demo"] == "" for f in same), "unchanged values are left blank"
+    assert table.loc["temperature", "demo"] == (demo.temperature if demo.temperature != paper.temperature else "")
     assert table.loc["final_lr", "source"] == "supplement" and "0.0048" in table.loc["final_lr", "note"]
     assert "demo" not in viz.recipe_table(recipes.sampling()).columns
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from facelib.errors import InputError
 
-class LaunchError(ValueError):
-    """A cluster profile, resource request or submission is invalid (the message says why)."""
+
+class LaunchError(InputError, ValueError):
+    """A cluster profile, resource request or submission is invalid (the message says why):
+    ``facelib`` prints it on one line and exits 2 (:class:`facelib.errors.InputError`)."""
 
 
 class JobTimeout(TimeoutError):

@@ -331,6 +331,10 @@ def _cores() -> int:
 _HELD_LOCKS: set[str] = set()
 
 
+class RunBusyError(InputError, RuntimeError):
+    """Another process is training in the run directory (one line from ``facelib``, exit 2)."""
+
+
 class _RunLock:
     """An exclusive lock on a run directory's ``.lock.rank<k>`` file; :meth:`close` frees it."""
 
@@ -339,7 +343,7 @@ class _RunLock:
 
         self.key = str(path.resolve())
         if self.key in _HELD_LOCKS:
-            raise RuntimeError(f"{path.parent}: another process is already training in this run directory "
+            raise RunBusyError(f"{path.parent}: another process is already training in this run directory "
                                "(wait for it to finish, or use another directory)")
         self.file = open(path, "a")
         try:
@@ -350,7 +354,7 @@ class _RunLock:
             fcntl.lockf(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:  # EACCES or EAGAIN: held by another process
             self.file.close()
-            raise RuntimeError(f"{path.parent}: another process is already training in this run directory "
+            raise RunBusyError(f"{path.parent}: another process is already training in this run directory "
                                "(wait for it to finish, or use another directory)") from None
         _HELD_LOCKS.add(self.key)
 
