@@ -57,3 +57,12 @@ def test_an_empty_grid_renders(tmp_path):
     assert "No comparison yet" in page.verdict()
     assert page.curves() is None and page.ced() is None
     page.figure()
+
+
+def test_default_regimes_are_the_profiles(tmp_path):
+    from facelib import recipes
+
+    demo = TaskPage("landmarks", results_dir=str(tmp_path), n_train=1000, n_test=20, seeds=[0])
+    paper = TaskPage("landmarks", profile="paper", results_dir=str(tmp_path), n_train=1000, n_test=20, seeds=[0])
+    assert demo.regimes == [1.0, 0.1, 0.02] == list(recipes.finetune("demo").regimes)
+    assert paper.regimes == list(recipes.sampling().regimes), "the paper profile runs every regime of 1.3"

@@ -126,7 +126,8 @@ class TaskPage:
         task: one of ``recipes.TASKS``.
         profile: ``demo`` (the grid trains here on synthetic faces) or ``paper`` (reads, or with
             ``cluster`` submits, the SLURM grid).
-        regimes: fractions of the training labels (supplement 1.3). A regime the training set
+        regimes: fractions of the training labels (supplement 1.3; default
+            ``recipes.finetune(profile).regimes``). A regime the training set
             cannot make (e.g. recognition's 1/4-of-identities rule) is left out, and said so.
         seeds: fine-tuning seeds per cell (default ``recipes.finetune(profile).seeds``).
         results_dir: runs go to ``<results_dir>/<task>/<init>/<pct>pct[-seed<k>]`` (default
@@ -153,7 +154,7 @@ class TaskPage:
         every name of :data:`PARAMETERS` it defines."""
         return cls(task, **{k: namespace[k] for k in cls.PARAMETERS if k in namespace})
 
-    def __init__(self, task: str, *, profile: str = "demo", regimes: Sequence[float] = (1.0, 0.1, 0.02, 0.01),
+    def __init__(self, task: str, *, profile: str = "demo", regimes: Sequence[float] | None = None,
                  seeds: Sequence[int] | None = None, results_dir: str | None = None, n_train: int = 1000,
                  n_test: int = 200, image_size: int = 64, num_identities: int = 100,
                  overrides: dict[str, Any] | None = None, cluster: str | None = None,
@@ -182,7 +183,7 @@ class TaskPage:
         self.trunks = {"swav_trunk": swav_trunk, "supervised_trunk": supervised_trunk,
                        "imagenet_weights": imagenet_weights, "authors_weights": authors_weights}
         self.regimes, self.skipped = [], {}
-        for r in regimes:
+        for r in recipes.finetune(profile).regimes if regimes is None else regimes:
             try:
                 FT.training_subset(task, self.data, float(r))
                 self.regimes.append(float(r))
