@@ -31,7 +31,7 @@ from typing import Optional
 profile = "demo"  # "demo": the grid trains here | "paper": the SLURM grid
 cluster: Optional[str] = None  # slurm/clusters.yaml profile to submit to
 results_dir: Optional[str] = None  # None: results/ in the repository
-regimes: Optional[list] = None  # label shares; None: the profile's (demo 1, 0.1, 0.02)
+regimes: Optional[list] = None  # label shares; None: the profile's
 seeds: Optional[list] = None  # fine-tuning seeds; None: the recipe's
 n_train: int = 1000  # synthetic training faces (demo)
 n_test: int = 300  # synthetic test faces, other persons (demo)
