@@ -255,11 +255,13 @@ def _step_grid(chain: Chain, task: str, clus: Any, after: list[str], dry_run: bo
     slurm_after = after if clus.executor == "slurm" else ()
     kw = dict(profile=chain.profile, on=clus, data=chain.data.get(task, DataSpec()),
               overrides=chain.task_overrides.get(task, {}), stale="rerun", after=slurm_after)
-    jobs = task_grid.submit_grid(task, inits, chain.regimes, chain.results, dry_run=dry_run, **kw)
+    plans: list[Any] = []
+    jobs = task_grid.submit_grid(task, inits, chain.regimes, chain.results, dry_run=dry_run,
+                                 dry_run_plans=plans, **kw)
     seeds = task_grid.grid_seeds(chain.profile, kw["overrides"])  # submit_grid's: every cell's seeds
     runs = [task_grid.run_name(task, i, r, s) for r in chain.regimes for i in inits for s in seeds]
     if dry_run:
-        todo = len(runs) - len(launch.settled_runs(runs, chain.results))
+        todo = sum(len(gp.runs) for gp in plans)  # stale runs it would move aside count as to submit
         step.waits = _placeholder(step.name) if todo else []
         step.note = f"would submit {todo} of {len(runs)} run(s) as a job array"
         return step

@@ -177,6 +177,12 @@ def test_stale_runs_are_refused_or_moved_aside_and_resubmitted(
     out = capsys.readouterr().out
     assert "warning: " in out and "other settings" in out and "submitting would stop here" in out
     assert "skip   recon3d/random/100pct (COMPLETED)" in out
+    plans: list = []  # the pipeline's dry run counts a run it would move aside as one to submit
+    G.submit_grid("recon3d", {"random": None}, [1.0], root, data=other, dry_run=True, stale="rerun",
+                  dry_run_plans=plans, **kw)
+    out = capsys.readouterr().out
+    assert "it would be moved aside and submitted afresh" in out and "  submit recon3d/random/100pct" in out
+    assert [gp.runs for gp in plans] == [["recon3d/random/100pct"]] and not plans[0].settled
     grid = G.page_grid("recon3d", {"random": None}, [1.0], root, profile="demo", data=other, seeds=[0],
                        overrides=FAST, cluster="debug")
     assert "recon3d/random/100pct: made with another recipe or settings; moved to 100pct.stale" in capsys.readouterr().out

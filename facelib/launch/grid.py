@@ -93,13 +93,16 @@ class GridPlan:
         return "\n".join(lines)
 
 
-def _split_grid(grid: Iterable[GridPoint], root: Path, done_file: str | None
+def _split_grid(grid: Iterable[GridPoint], root: Path, done_file: str | None, resubmit: Iterable[str] = ()
                 ) -> tuple[dict[str, list[GridPoint]], dict[str, dict[str, "RunStatus"]]]:
-    """(points to submit by task, settled runs by task), both in grid order."""
+    """(points to submit by task, settled runs by task), both in grid order. A run of
+    ``resubmit`` (finished with other settings, to be moved aside first) is never settled."""
     points_all = list(grid)
     if len({p.run for p in points_all}) != len(points_all):
         raise LaunchError("the grid names a run twice")
     skip = settled_runs([p.run for p in points_all], root, done_file) if done_file else {}
+    for run in resubmit:
+        skip.pop(run, None)
     todo: dict[str, list[GridPoint]] = {}
     settled: dict[str, dict[str, RunStatus]] = {}
     for p in points_all:
@@ -119,12 +122,14 @@ def _array_folder(root: Path, name: str, task: str) -> Path:
 def plan_grid(grid: Iterable[GridPoint], *, profile: str, on: str | Cluster,
               results_root: str | Path = "results", name: str = "finetune",
               done_file: str | None = "metrics.json",
-              task_recipes: dict[str, Any] | None = None, after: Sequence[str] = ()) -> list[GridPlan]:
+              task_recipes: dict[str, Any] | None = None, after: Sequence[str] = (),
+              resubmit: Iterable[str] = ()) -> list[GridPlan]:
     """The dry run of :func:`submit_grid`: per task, the runs it would submit and skip and the
-    array's sbatch script. Nothing is submitted or written."""
+    array's sbatch script. Nothing is submitted or written. ``resubmit``: finished runs the
+    caller would move aside first (made with other settings), so they count as to submit."""
     clus = cluster(on)
     root = Path(results_root)
-    todo, settled = _split_grid(grid, root, done_file)
+    todo, settled = _split_grid(grid, root, done_file, resubmit)
     out = []
     for task, points in todo.items():
         p = None

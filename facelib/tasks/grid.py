@@ -261,7 +261,8 @@ def submit_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None],
                 data: DataSpec | None = None, overrides: dict[str, Any] | None = None,
                 dry_run: bool = False, wait_s: float | None = None,
                 num_workers: int | None = None, stale: str = "error",
-                seeds: Sequence[int] | None = None, after: Sequence[str] = ()) -> list[Any]:
+                seeds: Sequence[int] | None = None, after: Sequence[str] = (),
+                dry_run_plans: list[Any] | None = None) -> list[Any]:
     """Submit the regime x initialisation grid of ``task_name`` as one job array on cluster ``on``.
 
     Each element is a :class:`FinetuneJob` of one run (one GPU, the recipe's whole batch:
@@ -277,6 +278,8 @@ def submit_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None],
         inits: initialisation name -> weights file (``None`` for ``random``).
         on: a cluster profile name of ``slurm/clusters.yaml`` or a :class:`facelib.launch.Cluster`.
         dry_run: print the runs it would submit and skip and the array's sbatch script; submit nothing.
+        dry_run_plans: with ``dry_run``, the :class:`facelib.launch.GridPlan` of the dry run are
+            appended to this list (what it would submit, stale runs included, and skip).
         wait_s: wait at most this long for the submitted runs (None: return at once). Jobs of the
             ``debug`` profile run in this process, now.
         num_workers: DataLoader workers of each run (None: the job's CPUs minus one, see
@@ -310,12 +313,14 @@ def submit_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None],
         elif problem:
             raise FinetuneError(f"{problem}; give it, or leave the initialisation out of the grid")
     active = launch.active_runs([p.run for p in grid], root)  # their jobs write there: leave them be
+    resubmit = []
     for p in grid:
         why = None if p.run in active else stale_reason(root / p.run, task_name, p.init, p.regime,
                                                         profile=profile, data=data, overrides=overrides,
                                                         seed=p.seed)
         if why is None:
             continue
+        resubmit.append(p.run)
         if dry_run:
             print(f"warning: {why}" + ("; it would be moved aside and submitted afresh" if stale == "rerun" else
                                        "; submitting would stop here"))
@@ -329,8 +334,11 @@ def submit_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None],
     kw = dict(profile=profile, on=clus, results_root=root, name="finetune", task_recipes={task_name: recipe},
               after=after)
     if dry_run:
-        for gp in launch.plan_grid(grid, **kw):
+        plans = launch.plan_grid(grid, resubmit=resubmit if stale == "rerun" else (), **kw)
+        for gp in plans:
             print(gp.summary())
+        if dry_run_plans is not None:
+            dry_run_plans.extend(plans)
         return []
     jobs = launch.submit_grid(_finetune_job_factory(task_name, inits, profile=profile, data=data,
                                                     overrides=overrides, num_workers=num_workers),
