@@ -692,7 +692,7 @@ class Finetune:
         "data regimes a task page runs: those of Sampling.regimes. A size: the "
         "demo runs 100, 10 and 2 %. At 1 % its 1,000 training faces leave 10, fewer than recognition's 40 "
         "persons, and the book measured 605 s with 1 % against its 10-minute budget (the 1 % runs of the "
-        "five pages took 23 s); 5 % adds nothing the 10 and 2 % cells do not show at this size",
+        "five pages took 23 s); 5 % is left out for the same budget (it was never run in the demo)",
     )
     precise_bn_batches: int = _p(
         200, "1.2", "convention",
