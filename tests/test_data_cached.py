@@ -39,3 +39,23 @@ def test_max_bytes_bounds_the_cache_and_bare_images_work():
     for _ in range(2):
         assert [int(ds[i][0, 0, 0]) for i in range(4)] == [0, 1, 2, 3]
     assert base.reads == [0, 1, 2, 3, 2, 3]  # the first two kept, the others read again
+
+
+def test_fill_on_two_processes_caches_the_items_a_serial_read_gives():
+    from facelib.data.synth import SynthFaces
+
+    parallel, serial = CachedDataset(SynthFaces(24, 2, 32, 5)), CachedDataset(SynthFaces(24, 2, 32, 5))
+    parallel[3]  # one item already cached: fill reads only the others
+    parallel.fill(2)
+    assert sorted(parallel._cache) == list(range(24))
+    for i in range(24):
+        (a, la), (b, lb) = parallel[i], serial[i]
+        assert np.array_equal(a, b) and not a.flags.writeable
+        assert la.keys() == lb.keys() and all(np.array_equal(la[k], lb[k]) for k in lb)
+
+
+def test_fill_respects_max_bytes():
+    base = _Counting(10)
+    ds = CachedDataset(base, max_bytes=3 * 48)
+    ds.fill(2)
+    assert len(ds._cache) == 3 and sorted(base.reads) == list(range(10))

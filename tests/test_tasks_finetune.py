@@ -298,7 +298,7 @@ def test_versus_baseline_and_verdict():
 def test_checkpoint_interval_keeps_resume_exact(tmp_path):
     # checkpoint_every_s: no checkpoint between epochs inside the interval, one at the end of
     # the call; stopping and resuming still ends with the same metrics
-    kw = dict(data=TINY, overrides={"epochs": 3, "batch_size": 8}, progress=False)
+    kw = dict(data=TINY, overrides={"epochs": 3, "epochs_range": (3, 3), "batch_size": 8}, progress=False)
     full = FT.finetune("au", tmp_path / "full", **kw)
     assert FT.finetune("au", tmp_path / "cut", until_epoch=2, checkpoint_every_s=3600.0, **kw) is None
     assert checkpoint.load(tmp_path / "cut" / FT.CHECKPOINT)["epoch"] == 2

@@ -16,6 +16,11 @@ from torch.utils.data import Dataset
 __all__ = ["CachedDataset"]
 
 
+def _read_items(base: Any, indices: list[int]) -> list[Any]:
+    """``base[i]`` for each of ``indices`` (in a worker process of :meth:`CachedDataset.fill`)."""
+    return [base[i] for i in indices]
+
+
 def _copy_labels(labels: Any) -> Any:
     if isinstance(labels, dict):
         return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in labels.items()}
@@ -39,16 +44,41 @@ class CachedDataset(Dataset):  # type: ignore[type-arg]
     def __len__(self) -> int:
         return len(self.base)  # type: ignore[arg-type]
 
+    def _store(self, i: int, item: Any) -> None:
+        img = item[0] if isinstance(item, (tuple, list)) else item
+        if isinstance(img, np.ndarray) and (self.max_bytes is None or self._bytes + img.nbytes <= self.max_bytes):
+            img.setflags(write=False)
+            self._cache[i] = item
+            self._bytes += img.nbytes
+
+    def fill(self, processes: int = 1) -> None:
+        """Read every item not cached yet, split over ``processes`` forked worker processes
+        (the demo renders a page's faces on both cores before its runs start; 1: here, in order).
+
+        The items are those ``base`` gives in this process: it must be deterministic per index
+        (the synthetic faces are) and picklable. Reading stops caching at ``max_bytes`` as
+        :meth:`__getitem__` does.
+        """
+        missing = [i for i in range(len(self)) if i not in self._cache]
+        if self.max_bytes is not None or processes <= 1 or len(missing) < 2 * processes:
+            for i in missing:
+                self[i]
+            return
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        chunks = [c.tolist() for c in np.array_split(np.asarray(missing), 4 * processes) if len(c)]
+        with ProcessPoolExecutor(max_workers=processes, mp_context=mp.get_context("fork")) as pool:
+            for chunk, items in zip(chunks, pool.map(_read_items, [self.base] * len(chunks), chunks)):
+                for i, item in zip(chunk, items):
+                    self._store(i, item)
+
     def __getitem__(self, i: int) -> Any:
         i = int(i) + (len(self) if i < 0 else 0)
         item = self._cache.get(i)
         if item is None:
             item = self.base[i]
-            img = item[0] if isinstance(item, (tuple, list)) else item
-            if isinstance(img, np.ndarray) and (self.max_bytes is None or self._bytes + img.nbytes <= self.max_bytes):
-                img.setflags(write=False)
-                self._cache[i] = item
-                self._bytes += img.nbytes
+            self._store(i, item)
         if isinstance(item, (tuple, list)):
             return (item[0], *(_copy_labels(x) for x in item[1:]))
         return item
