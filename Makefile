@@ -38,7 +38,7 @@ slurm-deps:
 	@bash slurm/install.sh
 
 book: $(STAMP)
-	$(VENV)/bin/facelib book --profile $(PROFILE)
+	$(VENV)/bin/facelib book --profile $(PROFILE) --jobs 2
 
 test: $(STAMP) browser-deps slurm-deps
 	$(PY) -m pytest -m "slow or not slow" tests

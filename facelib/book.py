@@ -19,6 +19,11 @@ Pipeline (``facelib book``):
    a "rerun this page" box, its parameters and setup cells tagged ``hide-input`` (the
    injected cell ``remove-cell``: its values are in the box) and a footer (commit, date,
    profile, package versions, execution time). Pages run from any working directory.
+   ``--jobs N`` runs up to N pages at once (``make book``: 2): a page starts when the pages it
+   reads from have finished, as its Jupytext header declares (``facelib: after: [...]``,
+   earlier pages only; without it, every earlier page). Each page's own work still uses the
+   machine's cores; what overlaps is one page's imports, renders and figures with another's
+   training.
 4. Build (when every page has been executed): ``plotly.min.js`` and MathJax are copied from
    the installed packages into ``book/_static`` and ``jupyter-book build`` runs with execution
    off and warnings as errors (``-W -n --keep-going``) into ``_build/html``.
@@ -827,6 +832,100 @@ def build_html(root: Path) -> Path:
     return html_dir
 
 
+def page_after(page: Page, earlier: Sequence[Page]) -> list[Page]:
+    """The pages ``page`` must wait for: its Jupytext header's ``facelib: after:`` list (names or
+    numbers of earlier pages), or, without one, every earlier page.
+
+    Raises:
+        BookError: the header names a page that is not earlier in ``_toc.yml``, or is malformed.
+    """
+    import jupytext
+
+    try:
+        meta = jupytext.read(page.source).metadata.get("facelib", {})
+    except Exception as exc:  # noqa: BLE001 - jupytext and nbformat raise many kinds
+        raise BookError(f"{page.source}: cannot read the page's Jupytext header: {exc}") from None
+    if not isinstance(meta, dict) or "after" not in meta:
+        return list(earlier)
+    after = meta["after"]
+    if not isinstance(after, list) or not all(isinstance(a, (str, int)) for a in after):
+        raise BookError(f"{page.source}: facelib.after in the header must be a list of page names or "
+                        f"numbers, got {after!r}")
+    out = []
+    for want in after:
+        key = str(want).zfill(2) if isinstance(want, int) else Path(want).stem
+        match = [p for p in earlier if p.name == key or p.name.split("_", 1)[0] == key]
+        if len(match) != 1:
+            raise BookError(f"{page.source}: facelib.after names {want!r}, which is not a page before "
+                            f"{page.name} (earlier pages: {', '.join(p.name for p in earlier) or 'none'})")
+        out.append(match[0])
+    return out
+
+
+def run_pages(todo: Sequence[tuple[Page, dict[str, Any]]], all_pages: Sequence[Page], root: Path,
+              jobs: int = 1, log: Any = print, execute: Any = None) -> dict[str, float]:
+    """Execute ``todo`` (in order, or up to ``jobs`` at once as their ``after`` lists allow).
+
+    A page waits only for the pages of ``todo`` it must come after (:func:`page_after`); pages
+    not selected count as done. With ``jobs`` > 1 the pages run in worker processes, in
+    ``_toc.yml`` order among those ready. When a page fails, no further page starts, the running
+    ones finish, and the first failure is raised.
+
+    Returns:
+        Seconds per executed page.
+    """
+    execute = execute or execute_page
+    if jobs < 1:
+        raise BookError(f"jobs must be at least 1, got {jobs}")
+    timings: dict[str, float] = {}
+    n = len(todo)
+    if jobs == 1 or n <= 1:
+        for i, (page, page_params) in enumerate(todo, 1):
+            log(f"[{i}/{n}] executing {page.name} {json.dumps(page_params, default=str)}")
+            timings[page.name] = execute(page, page_params, root)
+            log(f"      {page.name}: {timings[page.name]:.1f} s")
+        return timings
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    selected = {p.name for p, _ in todo}
+    index = {p.name: i for i, p in enumerate(all_pages)}
+    needs = {p.name: {q.name for q in page_after(p, list(all_pages[:index[p.name]])) if q.name in selected}
+             for p, _ in todo}
+    waiting = list(todo)
+    done: set[str] = set()
+    running: dict[Any, Page] = {}
+    failure: BaseException | None = None
+    started = 0
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork")) as pool:
+        while waiting or running:
+            while failure is None and len(running) < jobs:
+                ready = next((item for item in waiting if needs[item[0].name] <= done), None)
+                if ready is None:
+                    break
+                waiting.remove(ready)
+                started += 1
+                page, page_params = ready
+                log(f"[{started}/{n}] executing {page.name} {json.dumps(page_params, default=str)}")
+                running[pool.submit(execute, page, page_params, root)] = page
+            if not running:
+                break
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                page = running.pop(fut)
+                try:
+                    timings[page.name] = fut.result()
+                except BaseException as exc:  # noqa: BLE001 - re-raised once the running pages end
+                    failure = failure or exc
+                    log(f"      {page.name}: failed")
+                    continue
+                done.add(page.name)
+                log(f"      {page.name}: {timings[page.name]:.1f} s")
+    if failure is not None:
+        raise failure
+    return timings
+
+
 def build(
     root: Path | str | None = None,
     profile: str | Path = "demo",
@@ -835,6 +934,7 @@ def build(
     html: bool = True,
     log: Any = print,
     params_file: Path | str | None = None,
+    jobs: int = 1,
 ) -> dict[str, float]:
     """Execute pages and build the HTML book (see the module doc for which pages run).
 
@@ -846,17 +946,15 @@ def build(
         html: build the HTML after executing (skipped, with a message, while some page has
             never been executed).
         params_file: a YAML file of parameters (:func:`load_params_file`).
+        jobs: pages executed at once (:func:`run_pages`).
 
     Returns:
         Seconds per executed page (plus ``"html"`` for the build).
     """
     root = find_root(root)
     prof, todo = plan(root, profile, only, params, params_file)
-    timings: dict[str, float] = {}
-    for i, (page, page_params) in enumerate(todo, 1):
-        log(f"[{i}/{len(todo)}] executing {page.name} ({prof.name}) {json.dumps(page_params, default=str)}")
-        timings[page.name] = execute_page(page, page_params, root)
-        log(f"      {page.name}: {timings[page.name]:.1f} s")
+    log(f"profile {prof.name}: {len(todo)} page(s), up to {jobs} at once")
+    timings = run_pages(todo, pages(root), root, jobs=jobs, log=log)
     if html:
         missing = [p.name for p in pages(root) if not p.output.is_file()]
         if missing:
@@ -877,7 +975,7 @@ def _cmd(args: argparse.Namespace) -> int:
             print(_format_table(parameters_table(root, args.list_params)))
             return 0
         build(root=args.root, profile=args.profile, only=args.only or (), params=dict(args.param or []),
-              html=not args.no_html, params_file=args.params_file)
+              html=not args.no_html, params_file=args.params_file, jobs=args.jobs)
     except BookError as exc:
         print(f"facelib book: error: {exc}", file=sys.stderr)
         return 2
@@ -895,6 +993,9 @@ def add_cli(sub: Any) -> None:
     p.add_argument("--profile", default="demo", metavar="NAME|FILE",
                    help=f"parameter profile: {' or '.join(recipes.PROFILES)} (default: demo), or the path "
                    "of a profile file")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="pages executed at once, each after the pages its header says it reads from "
+                   "(default 1: one after the other; make book uses 2)")
     p.add_argument("--only", action="append", metavar="PAGE",
                    help="execute only this page (e.g. 02_flickr_face or 02); repeatable")
     p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),

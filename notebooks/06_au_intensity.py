@@ -8,6 +8,8 @@
 #     display_name: Python 3
 #     language: python
 #     name: python3
+#   facelib:
+#     after: [03]  # pages this one reads from (facelib book --jobs)
 # ---
 
 # %% [markdown]

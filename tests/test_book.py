@@ -279,3 +279,64 @@ def test_code_cells_fit_the_book_column(repo_root, name):
     long = [(i, len(line)) for i, c in enumerate(nb.cells) if c.cell_type == "code"
             for line in c.source.splitlines() if len(line) > LINE_LENGTH]
     assert not long, f"{name}: (cell, length) of lines over {LINE_LENGTH}: {long}"
+
+
+def _page_file(folder: Path, name: str, after: str | None) -> book.Page:
+    header = ("# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#     language: python\n"
+              "#     name: python3\n")
+    if after is not None:
+        header += f"#   facelib:\n#     after: {after}\n"
+    src = folder / f"{name}.py"
+    src.write_text(header + "# ---\n\n# %%\nx = 1\n")
+    return book.Page(name, src, folder / f"{name}.ipynb")
+
+
+def _fake_execute(page: book.Page, params: dict, root: Path) -> float:
+    import time
+    start = time.time()
+    if page.name.startswith("02"):
+        raise book.BookError(f"{page.name}: cell 1 raised ValueError")
+    time.sleep(0.4 if page.name.startswith("01") else 0.2)
+    with open(root / "trace.txt", "a") as f:
+        f.write(f"{page.name} {start} {time.time()}\n")
+    return 0.2
+
+
+def _trace(root: Path) -> dict[str, tuple[float, float]]:
+    return {n: (float(a), float(b)) for n, a, b in (line.split() for line in (root / "trace.txt").read_text().splitlines())}
+
+
+def test_page_after_reads_the_header_and_defaults_to_every_earlier_page(tmp_path):
+    a, b = _page_file(tmp_path, "00_a", None), _page_file(tmp_path, "01_b", "[]")
+    c, d = _page_file(tmp_path, "03_c", "[00]"), _page_file(tmp_path, "04_d", None)
+    assert book.page_after(a, []) == [] and book.page_after(b, [a]) == []
+    assert book.page_after(c, [a, b]) == [a] and book.page_after(d, [a, b, c]) == [a, b, c]
+    bad = _page_file(tmp_path, "05_e", "[04_d]")
+    with pytest.raises(book.BookError, match="05_e.py: facelib.after names '04_d', which is not a page before"):
+        book.page_after(bad, [a, b])
+    with pytest.raises(book.BookError, match="must be a list"):
+        book.page_after(_page_file(tmp_path, "06_f", "03"), [a, b])
+
+
+def test_two_jobs_overlap_independent_pages_and_keep_the_order_of_dependent_ones(tmp_path):
+    pages = [_page_file(tmp_path, "00_a", "[]"), _page_file(tmp_path, "01_b", "[]"),
+             _page_file(tmp_path, "03_c", "[00]"), _page_file(tmp_path, "04_d", None)]
+    lines = []
+    timings = book.run_pages([(p, {}) for p in pages], pages, tmp_path, jobs=2, log=lines.append,
+                             execute=_fake_execute)
+    assert sorted(timings) == ["00_a", "01_b", "03_c", "04_d"]
+    t = _trace(tmp_path)
+    assert t["00_a"][0] < t["01_b"][1] and t["01_b"][0] < t["00_a"][1]  # 00 and 01 ran at once
+    assert t["03_c"][0] >= t["00_a"][1] and t["03_c"][0] < t["01_b"][1]  # 03 waited for 00 only
+    assert t["04_d"][0] >= max(t["01_b"][1], t["03_c"][1])  # no header: after every earlier page
+    assert lines[0].startswith("[1/4] executing 00_a") and sum("executing" in x for x in lines) == 4
+
+
+def test_a_failed_page_stops_the_pages_after_it_and_is_raised(tmp_path):
+    pages = [_page_file(tmp_path, "01_b", "[]"), _page_file(tmp_path, "02_x", "[]"),
+             _page_file(tmp_path, "03_c", "[02]")]
+    lines = []
+    with pytest.raises(book.BookError, match="02_x: cell 1 raised ValueError"):
+        book.run_pages([(p, {}) for p in pages], pages, tmp_path, jobs=2, log=lines.append, execute=_fake_execute)
+    assert set(_trace(tmp_path)) == {"01_b"}  # the running page finished; 03 never started
+    assert "      02_x: failed" in lines and not any("executing 03_c" in x for x in lines)

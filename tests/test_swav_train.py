@@ -305,3 +305,23 @@ def test_supervised_pretraining_learns_the_identities_and_exports_a_trunk(tmp_pa
     # images without identity labels cannot be pretrained supervised
     with pytest.raises(ValueError, match="identity labels"):
         train(recipe, _images(32), tmp_path / "unlabelled", amp="off", progress=False)
+
+
+@pytest.mark.parametrize("augment_on", ["loader", "device"])
+def test_supervised_loader_makes_only_the_large_crops_the_full_multicrop_makes(augment_on) -> None:
+    from facelib.swav.device_multicrop import multicrop_for
+    from facelib.swav.supervised import large_crops_only
+
+    recipe = recipes.pretrain("demo", method="supervised", augment_on=augment_on)
+    image = (np.random.default_rng(1).random((40, 40, 3)) * 255).astype(np.uint8)
+    full_t, full_d = multicrop_for(recipe)
+    large_t, large_d = multicrop_for(large_crops_only(recipe))
+
+    def crops(transform, device):
+        rng = np.random.default_rng([0, 2, 5])
+        return transform(image, rng) if device is None else device.one(image, rng)
+
+    full, large = crops(full_t, full_d), crops(large_t, large_d)
+    assert len(full) == sum(recipe.nmb_crops) and len(large) == recipe.nmb_crops[0]
+    for a, b in zip(large, full):
+        torch.testing.assert_close(a, b)

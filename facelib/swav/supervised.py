@@ -11,6 +11,7 @@ controlled. The exported ``trunk.pth`` is a plain torchvision trunk, like SwAV's
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -20,10 +21,24 @@ from torch import Tensor, nn
 
 from .model import build_trunk
 
-__all__ = ["IdentityModel", "IdentityLoss", "METHODS", "num_identities"]
+__all__ = ["IdentityModel", "IdentityLoss", "METHODS", "large_crops_only", "num_identities"]
 
 #: Pretraining objectives of ``recipes.Pretrain.method``.
 METHODS = ("SwAV", "supervised")
+
+
+def large_crops_only(recipe: Any) -> Any:
+    """``recipe`` with only its first crop group: the large views :class:`IdentityModel` uses.
+
+    The multi-crop draws an image's crops from that image's own generator, large crops first,
+    so these are the very crops the full multi-crop would give; the loader just skips making the
+    small ones, which the supervised loss never sees. Measured on the demo recipe (40 px faces,
+    one core): the loader's transform makes 2,150 images/s with 2 + 4 crops and 5,233 with the 2
+    large ones, and the supervised run was limited by it (about 1,400 images/s).
+    """
+    return dataclasses.replace(
+        recipe, nmb_crops=tuple(recipe.nmb_crops[:1]), size_crops=tuple(recipe.size_crops[:1]),
+        min_scale_crops=tuple(recipe.min_scale_crops[:1]), max_scale_crops=tuple(recipe.max_scale_crops[:1]))
 
 
 class IdentityModel(nn.Module):

@@ -54,7 +54,7 @@ from .data import EpochSampler, MultiCropDataset
 from .lars import LARS, param_groups
 from .loss import SwAVLoss
 from .model import SwAVModel, export_trunk
-from .supervised import METHODS, IdentityLoss, IdentityModel, num_identities
+from .supervised import METHODS, IdentityLoss, IdentityModel, large_crops_only, num_identities
 from .syncbn import bn_process_group, convert_sync_batchnorm
 from .device_multicrop import multicrop_for
 
@@ -392,10 +392,11 @@ def _train(recipe: recipes.Pretrain, dataset: Dataset, out: Path, *, rank: int, 
         dataset = Subset(dataset, range(recipe.train_images))
     # recipe.augment_on: the multi-crop runs in the loader, or the loader draws the crops and
     # device_crops makes them from the uint8 batch on the training device
-    item_transform, device_crops = multicrop_for(recipe)
     supervised = recipe.method == "supervised"
     if recipe.method not in METHODS:
         raise ValueError(f"Pretrain.method must be one of {', '.join(METHODS)}, got {recipe.method!r}")
+    # the supervised loss sees the large crops only: the loader makes only those (the same crops)
+    item_transform, device_crops = multicrop_for(large_crops_only(recipe) if supervised else recipe)
     unreadable = UnreadableItems(out / "bad_items.jsonl", recipe.max_unreadable_items, "pretraining image",
                                  "max_unreadable_items")
     data = MultiCropDataset(dataset, item_transform, seed=recipe.seed,  # type: ignore[arg-type]
