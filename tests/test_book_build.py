@@ -34,8 +34,9 @@ def _copy_checkout(src: Path, dst: Path) -> None:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, repo_root, request):
-    """Execute every page (two at once, as make book) and build the HTML in a temporary copy of the checkout. Its runs'
-    checkpoints (over 1 GB) are removed afterwards unless a test of the session failed."""
+    """Execute every page (two at once, as make book) and build the HTML in a temporary copy of
+    the checkout. Its runs' checkpoints (over 1 GB) are removed afterwards unless a test of the
+    session failed."""
     root = tmp_path_factory.mktemp("book")
     _copy_checkout(repo_root, root)
     assert not (root / "book" / "_generated").exists(), "build products must not be copied"
