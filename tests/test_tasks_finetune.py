@@ -53,9 +53,10 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path):
 
 
 def test_resume_with_a_changed_recipe_is_refused(tmp_path):
-    FT.finetune("au", tmp_path, data=TINY, overrides={"epochs": 2}, until_epoch=1, progress=False)
+    two = {"epochs": 2, "epochs_range": (2, 2)}  # the demo's AU starts at 1 epoch at 100 %
+    assert FT.finetune("au", tmp_path, data=TINY, overrides=two, until_epoch=1, progress=False) is None
     with pytest.raises(FT.FinetuneError, match="recipe differs"):
-        FT.finetune("au", tmp_path, data=TINY, overrides={"epochs": 2, "lr": 1e-3}, resume=True,
+        FT.finetune("au", tmp_path, data=TINY, overrides={**two, "lr": 1e-3}, resume=True,
                     progress=False)
 
 
@@ -246,7 +247,7 @@ def test_sigkilled_run_resumes_to_the_same_metrics(tmp_path, repo_root):
     import time
 
     args = ["--n-train", "24", "--n-test", "8", "--size", "64", "--identities", "4", "--set", "epochs=4",
-            "--set", "batch_size=4"]
+            "--set", "epochs_range=[4, 4]", "--set", "batch_size=4"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "facelib.cli", "finetune", "au", "--run-dir"]
     proc = subprocess.Popen(cmd + [str(tmp_path / "killed")] + args, env=env, cwd=repo_root,
