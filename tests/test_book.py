@@ -340,3 +340,13 @@ def test_a_failed_page_stops_the_pages_after_it_and_is_raised(tmp_path):
         book.run_pages([(p, {}) for p in pages], pages, tmp_path, jobs=2, log=lines.append, execute=_fake_execute)
     assert set(_trace(tmp_path)) == {"01_b"}  # the running page finished; 03 never started
     assert "      02_x: failed" in lines and not any("executing 03_c" in x for x in lines)
+
+
+def test_every_shipped_page_declares_what_it_reads_from(repo_root):
+    pages = book.pages(repo_root)
+    after = {p.name: [q.name for q in book.page_after(p, pages[:i])] for i, p in enumerate(pages)}
+    assert set(after) == {p.name for p in pages}
+    assert after["03_swav_pretraining"] == [] and after["00_recipes"] == []
+    tasks = [p.name for p in pages if p.name[:2] in {"04", "05", "06", "07", "08"}]
+    assert len(tasks) == 5 and all(after[t] == ["03_swav_pretraining"] for t in tasks)  # page 03's trunks
+    assert set(tasks) <= set(after["09_results"])  # the results page reads every task's runs
