@@ -292,18 +292,29 @@ def _page_file(folder: Path, name: str, after: str | None) -> book.Page:
 
 
 def _fake_execute(page: book.Page, params: dict, root: Path) -> float:
+    """A page that marks its start; with ``wait_for`` it runs until that page has started too
+    (so it can finish only if both run at once: at most 30 s, then it records that it did not)."""
     import time
     start = time.time()
+    (root / f"{page.name}.started").touch()
     if page.name.startswith("02"):
         raise book.BookError(f"{page.name}: cell 1 raised ValueError")
-    time.sleep(0.4 if page.name.startswith("01") else 0.2)
+    seen = True
+    if params.get("wait_for"):
+        other = root / f"{params['wait_for']}.started"
+        while not other.exists() and time.time() < start + 30:
+            time.sleep(0.01)
+        seen = other.exists()
+    else:
+        time.sleep(0.05)
     with open(root / "trace.txt", "a") as f:
-        f.write(f"{page.name} {start} {time.time()}\n")
+        f.write(f"{page.name} {start} {time.time()} {seen}\n")
     return 0.2
 
 
-def _trace(root: Path) -> dict[str, tuple[float, float]]:
-    return {n: (float(a), float(b)) for n, a, b in (line.split() for line in (root / "trace.txt").read_text().splitlines())}
+def _trace(root: Path) -> dict[str, tuple[float, float, bool]]:
+    lines = (line.split() for line in (root / "trace.txt").read_text().splitlines())
+    return {n: (float(a), float(b), seen == "True") for n, a, b, seen in lines}
 
 
 def test_page_after_reads_the_header_and_defaults_to_every_earlier_page(tmp_path):
@@ -322,12 +333,13 @@ def test_two_jobs_overlap_independent_pages_and_keep_the_order_of_dependent_ones
     pages = [_page_file(tmp_path, "00_a", "[]"), _page_file(tmp_path, "01_b", "[]"),
              _page_file(tmp_path, "03_c", "[00]"), _page_file(tmp_path, "04_d", None)]
     lines = []
-    timings = book.run_pages([(p, {}) for p in pages], pages, tmp_path, jobs=2, log=lines.append,
-                             execute=_fake_execute)
+    waits = {"00_a": {"wait_for": "01_b"}, "01_b": {"wait_for": "03_c"}}  # each finishes only beside the other
+    timings = book.run_pages([(p, waits.get(p.name, {})) for p in pages], pages, tmp_path, jobs=2,
+                             log=lines.append, execute=_fake_execute)
     assert sorted(timings) == ["00_a", "01_b", "03_c", "04_d"]
     t = _trace(tmp_path)
-    assert t["00_a"][0] < t["01_b"][1] and t["01_b"][0] < t["00_a"][1]  # 00 and 01 ran at once
-    assert t["03_c"][0] >= t["00_a"][1] and t["03_c"][0] < t["01_b"][1]  # 03 waited for 00 only
+    assert t["00_a"][2] and t["01_b"][2]  # 00 ran beside 01, and 03 started while 01 ran
+    assert t["03_c"][0] >= t["00_a"][1]  # ... but only after 00, which it reads from
     assert t["04_d"][0] >= max(t["01_b"][1], t["03_c"][1])  # no header: after every earlier page
     assert lines[0].startswith("[1/4] executing 00_a") and sum("executing" in x for x in lines) == 4
 
@@ -338,7 +350,8 @@ def test_a_failed_page_stops_the_pages_after_it_and_is_raised(tmp_path):
     lines = []
     with pytest.raises(book.BookError, match="02_x: cell 1 raised ValueError"):
         book.run_pages([(p, {}) for p in pages], pages, tmp_path, jobs=2, log=lines.append, execute=_fake_execute)
-    assert set(_trace(tmp_path)) == {"01_b"}  # the running page finished; 03 never started
+    assert set(_trace(tmp_path)) == {"01_b"}  # the running page finished
+    assert not (tmp_path / "03_c.started").exists()  # 03 reads from the failed page: never started
     assert "      02_x: failed" in lines and not any("executing 03_c" in x for x in lines)
 
 

@@ -141,7 +141,7 @@ def run_grid(task_name: str, inits: dict[str, str | os.PathLike[str] | None], re
     from concurrent.futures import ProcessPoolExecutor
 
     if data is not None and data.kind == "synthetic":
-        for ds in data.build(task_name):  # render the faces once, on every core, before the workers fork
+        for ds in data.build(task_name):  # render the faces once, on all cores, before the fork
             ds.fill(processes)
     with ProcessPoolExecutor(max_workers=processes, mp_context=mp.get_context("fork")) as pool:
         futures = [pool.submit(_grid_run, *j[:4], 1, j[4]) for j in jobs]
