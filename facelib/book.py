@@ -21,7 +21,8 @@ Pipeline (``facelib book``):
    profile, package versions, execution time). Pages run from any working directory.
    ``--jobs N`` runs up to N pages at once (``make book``: 2): a page starts when the pages it
    reads from have finished, as its Jupytext header declares (``facelib: after: [...]``,
-   earlier pages only; without it, every earlier page). Each page's own work still uses the
+   earlier pages only; without it, every earlier page); among the pages ready, the one the
+   most pages wait for starts first (page 03). Each page's own work still uses the
    machine's cores; what overlaps is one page's imports, renders and figures with another's
    training.
 4. Build (when every page has been executed): ``plotly.min.js`` and MathJax are copied from
@@ -862,14 +863,29 @@ def page_after(page: Page, earlier: Sequence[Page]) -> list[Page]:
     return out
 
 
+def _waiters(needs: Mapping[str, set[str]]) -> dict[str, set[str]]:
+    """For each page, the pages that wait for it, directly or through other pages."""
+    waiters: dict[str, set[str]] = {name: set() for name in needs}
+    for name in needs:
+        stack = list(needs[name])
+        while stack:
+            first = stack.pop()
+            if name not in waiters[first]:
+                waiters[first].add(name)
+                stack.extend(needs[first])
+    return waiters
+
+
 def run_pages(todo: Sequence[tuple[Page, dict[str, Any]]], all_pages: Sequence[Page], root: Path,
               jobs: int = 1, log: Any = print, execute: Any = None) -> dict[str, float]:
     """Execute ``todo`` (in order, or up to ``jobs`` at once as their ``after`` lists allow).
 
     A page waits only for the pages of ``todo`` it must come after (:func:`page_after`); pages
-    not selected count as done. With ``jobs`` > 1 the pages run in worker processes, in
-    ``_toc.yml`` order among those ready. When a page fails, no further page starts, the running
-    ones finish, and the first failure is raised.
+    not selected count as done. With ``jobs`` > 1 the pages run in worker processes; among the
+    pages ready, the one that the most other pages wait for (directly or through others) starts
+    first, then ``_toc.yml`` order, so that a page on the longest chain (the pretraining that the
+    task pages read) does not wait behind pages that nothing needs. When a page fails, no further
+    page starts, the running ones finish, and the first failure is raised.
 
     Returns:
         Seconds per executed page.
@@ -892,7 +908,8 @@ def run_pages(todo: Sequence[tuple[Page, dict[str, Any]]], all_pages: Sequence[P
     index = {p.name: i for i, p in enumerate(all_pages)}
     needs = {p.name: {q.name for q in page_after(p, list(all_pages[:index[p.name]])) if q.name in selected}
              for p, _ in todo}
-    waiting = list(todo)
+    waiters = _waiters(needs)
+    waiting = sorted(todo, key=lambda item: -len(waiters[item[0].name]))  # stable: toc order on ties
     done: set[str] = set()
     running: dict[Any, Page] = {}
     failure: BaseException | None = None

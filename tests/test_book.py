@@ -344,6 +344,20 @@ def test_two_jobs_overlap_independent_pages_and_keep_the_order_of_dependent_ones
     assert lines[0].startswith("[1/4] executing 00_a") and sum("executing" in x for x in lines) == 4
 
 
+def test_the_page_others_wait_for_starts_first(tmp_path):
+    # 03 is the pretraining of the shipped book: 04 and 05 read from it, 00 and 01 from nothing.
+    pages = [_page_file(tmp_path, "00_a", "[]"), _page_file(tmp_path, "01_b", "[]"),
+             _page_file(tmp_path, "03_c", "[]"), _page_file(tmp_path, "04_d", "[03]"),
+             _page_file(tmp_path, "05_e", "[04]")]
+    lines = []
+    book.run_pages([(p, {}) for p in pages], pages, tmp_path, jobs=2, log=lines.append, execute=_fake_execute)
+    started = [x.split()[2] for x in lines if "executing" in x]
+    assert started[:2] == ["03_c", "00_a"]  # then the toc's order among the pages nothing waits for
+    assert started.index("04_d") < started.index("05_e")
+    t = _trace(tmp_path)
+    assert t["04_d"][0] >= t["03_c"][1] and t["05_e"][0] >= t["04_d"][1]
+
+
 def test_a_failed_page_stops_the_pages_after_it_and_is_raised(tmp_path):
     pages = [_page_file(tmp_path, "01_b", "[]"), _page_file(tmp_path, "02_x", "[]"),
              _page_file(tmp_path, "03_c", "[02]")]
