@@ -40,6 +40,7 @@ run_dir: Optional[str] = None  # SwAV run; None: results/swav_<profile>
 supervised_dir: Optional[str] = None  # None: results/supervised_<profile>
 train: bool = True  # demo: run (or resume) both pretrainings here
 workers: int = 1  # loader workers of the demo runs (crops beside the step)
+processes: int = 2  # demo: pretrainings run at once (SwAV, supervised)
 cluster: Optional[str] = None  # paper: a slurm/clusters.yaml profile
 plan_cluster: str = "a100x8"  # paper: the cluster whose sbatch plan is shown
 manifest: Optional[str] = None  # paper: parquet manifest of the shards
@@ -65,7 +66,8 @@ from facelib.swav import figures, probe
 from facelib.swav.data import synthetic_faces
 from facelib.swav.model import SwAVModel, load_trunk
 from facelib.swav.train import (CHECKPOINT_NAME, LOG_NAME, TRUNK_NAME,
-                                DataSpec, PretrainJob, read_log)
+                                DataSpec, PretrainJob, read_log,
+                                run_jobs)
 from facelib.swav.transforms import MultiCrop
 
 recipe = recipes.pretrain(profile)
@@ -160,7 +162,9 @@ viz.figure(figures.multicrop_figure(
 # ## The runs
 #
 # In the `demo` profile the page runs `PretrainJob`, the job `facelib pretrain` and the
-# launcher run, in this process, once with SwAV and once supervised: each resumes from its
+# launcher run, once with SwAV and once supervised, both at once in two processes on this
+# machine, the supervised one at a lower priority so that SwAV, the longer, keeps its pace
+# (`run_jobs`; `processes=1`: one after the other, the same trunks): each resumes from its
 # last checkpoint if an earlier execution was interrupted and does nothing if it has
 # finished. From the command line: `facelib pretrain --profile demo` and
 # `facelib pretrain --profile demo --set method=supervised --out
@@ -170,12 +174,14 @@ viz.figure(figures.multicrop_figure(
 # %%
 data = DataSpec("synthetic")
 if profile == "demo":
-    for r, out in ((recipe, run), (supervised, sup_run)):
-        if train and not (out / TRUNK_NAME).is_file():
-            job = PretrainJob(r, str(out), data, num_workers=workers,
-                              resume=(out / CHECKPOINT_NAME).is_file(),
-                              progress=False)
-            display(job())
+    todo = [(r, out) for r, out in ((recipe, run), (supervised, sup_run))
+            if train and not (out / TRUNK_NAME).is_file()]
+    jobs = [PretrainJob(r, str(out), data, num_workers=workers,
+                        resume=(out / CHECKPOINT_NAME).is_file(),
+                        progress=False)
+            for r, out in todo]
+    for result in run_jobs(jobs, processes):
+        display(result)
 elif cluster is not None:
     if manifest is None or shards_root is None:
         raise ValueError("the paper profile needs manifest and shards_root "

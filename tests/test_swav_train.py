@@ -172,6 +172,46 @@ def test_job_is_picklable_and_requeues_itself(tmp_path) -> None:
     assert delayed.function.resume is True and delayed.function.out_dir == str(tmp_path)
 
 
+class _Priority:
+    """A stand-in job that reports the priority it ran at."""
+
+    def __call__(self) -> dict:
+        import os
+        return {"nice": os.nice(0)}
+
+
+def test_run_jobs_lowers_the_priority_of_every_job_but_the_first() -> None:
+    import os
+    base = os.nice(0)
+    results = swav_train.run_jobs([_Priority(), _Priority()], 2, nice=5)
+    assert [r["nice"] for r in results] == [base, min(base + 5, 19)]
+    assert [r["nice"] for r in swav_train.run_jobs([_Priority(), _Priority()], 1)] == [base, base]  # here
+
+
+def test_run_jobs_at_once_trains_what_one_after_the_other_trains_and_raises_a_failure(tmp_path) -> None:
+    small = {**TINY, "epochs": 2, "train_images": 16}
+    recipe = recipes.pretrain("demo", **small)
+    jobs = {n: [swav_train.PretrainJob(r, str(tmp_path / n / name), num_workers=1, resume=False, progress=False)
+                for r, name in ((recipe, "swav"), (recipes.pretrain("demo", **small, method="supervised"), "sup"))]
+            for n in ("one", "two")}
+    serial = swav_train.run_jobs(jobs["one"], 1)
+    at_once = swav_train.run_jobs(jobs["two"], 2)
+    assert [r["finished"] for r in serial + at_once] == [True] * 4
+    assert [r["out_dir"] for r in at_once] == [j.out_dir for j in jobs["two"]]  # in the order of the jobs
+    for name in ("swav", "sup"):
+        a = torch.load(tmp_path / "one" / name / "trunk.pth", weights_only=True)
+        b = torch.load(tmp_path / "two" / name / "trunk.pth", weights_only=True)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    (tmp_path / "blocked").write_text("a file where the run folder should be")
+    bad = swav_train.PretrainJob(recipe, str(tmp_path / "blocked" / "run"), resume=False, progress=False)
+    good = swav_train.PretrainJob(recipe, str(tmp_path / "after"), resume=False, progress=False)
+    with pytest.raises(OSError):
+        swav_train.run_jobs([bad, good], 2)
+    assert (tmp_path / "after" / "trunk.pth").is_file()  # the other job still ran to its end
+    with pytest.raises(ValueError, match="processes must be at least 1"):
+        swav_train.run_jobs([good], 0)
+
+
 @pytest.mark.slow
 def test_cli_killed_mid_run_resumes_to_the_same_result(tmp_path) -> None:
     """SIGKILL during epoch 2 of the CLI, then --resume: the log equals an uninterrupted run's."""
