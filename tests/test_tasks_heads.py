@@ -81,6 +81,18 @@ def test_each_task_prepares_trains_and_predicts(name):
     assert all(len(v) == 2 for v in pred.values())
 
 
+@pytest.mark.parametrize("name", sorted(FT.TASK_CLASSES))
+def test_eval_targets_are_the_evaluation_crops_targets_without_the_pixels(name):
+    task = FT.make_task(name, "demo", num_classes=4)
+    for index in range(3):
+        img, labels = synth.render(index, 0, 96, 4)
+        want = task.prepare(img, labels, None)[1]
+        got = task.eval_targets(labels)
+        assert got.keys() == want.keys()
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])
+
+
 def test_landmark_targets_follow_the_crop():
     task = FT.make_task("landmarks", "demo")
     img, labels = synth.render(5, 0, 96)

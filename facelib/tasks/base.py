@@ -87,6 +87,11 @@ class Task:
             img = self.photometric(img, rng)
         return A.to_tensor_array(img, self.mean, self.std), self.targets(labels, m, flipped), img
 
+    def eval_targets(self, labels: dict[str, Any]) -> dict[str, np.ndarray]:
+        """The targets of :meth:`prepare` without ``rng`` (the evaluation crop), without warping
+        the image: for the mean-target head and the trivial baseline, which need no pixels."""
+        return self.targets(labels, self.crop_matrix(labels), False)
+
     # --- to be defined by each task ------------------------------------------------------
     def targets(self, labels: dict[str, Any], m: np.ndarray, flipped: bool) -> dict[str, np.ndarray]:
         """Targets of one sample, given the source -> input matrix ``m``."""

@@ -43,8 +43,8 @@ def mean_baseline(task_name: str, regime: float = 1.0, *, profile: str = "demo",
         return {"verification_acc": float(max(same.mean(), 1 - same.mean())), "num_pairs": float(len(same))}
     task = make_task(task_name, profile, num_classes=2)
     subset = training_subset(task_name, data, regime, train_ds)
-    train = collate_targets([task.prepare(*train_ds[int(i)], None)[1] for i in subset])
-    test = collate_targets([task.prepare(*test_ds[i], None)[1] for i in range(len(test_ds))])
+    train = collate_targets([task.eval_targets(train_ds[int(i)][1]) for i in subset])
+    test = collate_targets([task.eval_targets(test_ds[i][1]) for i in range(len(test_ds))])
     flat, _ = task.evaluate(task.mean_prediction(train, len(test_ds)), test)
     return flat
 

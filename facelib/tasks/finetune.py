@@ -533,7 +533,7 @@ def finetune(task_name: str, run_dir: str | os.PathLike[str], *, profile: str = 
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     head = task.build_head(channels, side)
     if task.wants_train_targets():  # e.g. the head starts as the mean predictor (recipe head_init)
-        task.init_head(head, collate_targets([task.prepare(*item, None)[1]
+        task.init_head(head, collate_targets([task.eval_targets(item[1])
                                               for item in _readable(train_ds, subset, unreadable)]))
         unreadable.check("in the training set")
     model = B.FaceModel(trunk, head).to(dev, memory_format=_memory_format(dev))
