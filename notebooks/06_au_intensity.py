@@ -34,7 +34,7 @@ cluster: Optional[str] = None  # slurm/clusters.yaml profile to submit to
 results_dir: Optional[str] = None  # None: results/ in the repository
 regimes: Optional[list] = None  # label shares; None: the profile's
 seeds: Optional[list] = None  # fine-tuning seeds; None: the recipe's
-n_train: int = 2500  # synthetic training faces (demo)
+n_train: int = 4000  # synthetic training faces (demo)
 n_test: int = 200  # synthetic test faces, other persons (demo)
 image_size: int = 96  # side of the rendered synthetic faces
 num_identities: int = 100  # persons per synthetic set
@@ -54,8 +54,9 @@ page = TaskPage.from_parameters("au", globals())
 # ## The recipe
 #
 # The demo's learning rate and head initialisation are explained in their notes. The demo
-# trains on 2,500 faces (the other task pages on 1,000), so that 2 % of the labels is 50
-# faces; the epochs' note gives what fewer faces measured, and what it costs at 100 %.
+# trains on 4,000 faces (the other task pages on 1,000), so that 2 % of the labels is 80
+# faces, for 2 epochs at 100 % (500 steps: a randomly initialised trunk learns nothing in its
+# first few hundred) to 40 at 1 %; the epochs' note gives what other sizes measured.
 
 # %%
 page.recipe_section()
@@ -64,7 +65,8 @@ page.recipe_section()
 # ## Augmented inputs
 #
 # The evaluation crop with its active AUs and random draws of the training augmentation
-# (rotation, flip, scaling, Gaussian blur, colour jitter), at 64 px: AU cues are a few pixels.
+# (rotation, flip, scaling, Gaussian blur, colour jitter), at 48 px (most task pages: 40 px):
+# AU cues are a few pixels.
 
 # %%
 page.samples()
