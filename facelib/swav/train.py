@@ -724,8 +724,9 @@ def run_jobs(jobs: list[PretrainJob], processes: int = 1, nice: int = 10) -> lis
     every other runs ``nice`` steps lower (``os.nice``): put the longest first, and the others
     take the cores it leaves idle instead of slowing it. Measured, page 03's demo SwAV (first)
     and supervised runs on 2 cores: 156 s at once with the supervised run niced by 10, 183 s at
-    once without, 121 s + 70 s one after the other; the trunks are the same to the byte. Every
-    job is waited for; the first failure is then raised.
+    once without, 121 s + 70 s one after the other; the trunks are the same to the byte. With more
+    jobs than ``processes`` a worker runs several, and stays niced after its first lowered one.
+    Every job is waited for; the first failure is then raised.
 
     Returns:
         Each job's result (:meth:`PretrainJob.__call__`), in the order of ``jobs``.
