@@ -53,7 +53,7 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path):
 
 
 def test_resume_with_a_changed_recipe_is_refused(tmp_path):
-    two = {"epochs": 2, "epochs_range": (2, 2)}  # the demo's AU starts at 1 epoch at 100 %
+    two = {"epochs": 2, "epochs_range": (2, 2)}  # pinned: the run must have a 2nd epoch, whatever the demo range
     assert FT.finetune("au", tmp_path, data=TINY, overrides=two, until_epoch=1, progress=False) is None
     with pytest.raises(FT.FinetuneError, match="recipe differs"):
         FT.finetune("au", tmp_path, data=TINY, overrides={**two, "lr": 1e-3}, resume=True,
